@@ -1,0 +1,9 @@
+"""Checks: plain functions, each named for the property it asserts and the requirements
+it verifies. Importing this package registers them all."""
+
+from __future__ import annotations
+
+from harness.checks import contract, journey, tokens
+from harness.checks.registry import CheckSpec, check, registered_checks
+
+__all__ = ["CheckSpec", "check", "contract", "journey", "registered_checks", "tokens"]

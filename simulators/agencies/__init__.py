@@ -1,0 +1,1 @@
+"""Simulated agency systems: the reference agency and its catalogue of faulty variants."""

@@ -1,0 +1,1 @@
+"""Pieces every simulator shares: problem+json, JSON bodies, tokens, time, SQLite, serving."""

@@ -1,0 +1,127 @@
+"""Bearer-token checks shared by every resource server (population, portal, agencies).
+
+Tokens are JWTs signed by the identity simulator; keys come from its JWKS, fetched over
+HTTP and cached, refetched when an unknown `kid` appears (key rotation).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from simulators.common.problems import ProblemError
+
+__all__ = ["ALGORITHMS", "TokenVerifier", "require_scope"]
+
+ALGORITHMS = ["ES256"]
+_REFETCH_INTERVAL_S = 5.0
+
+
+def _unauthorized(description: str) -> ProblemError:
+    challenge = f'Bearer error="invalid_token", error_description="{description}"'
+    return ProblemError(
+        401, "Unauthorized", description, slug="invalid-token",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+class TokenVerifier:
+    """Verifies `Authorization: Bearer <jwt>` for one audience."""
+
+    def __init__(
+        self, *, jwks_url: str, issuer: str, audience: str,
+        leeway_s: int = 30, enforce_audience: bool = True, timeout_s: float = 5.0,
+        static_keys: KeySet | None = None,
+    ) -> None:
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_s = leeway_s
+        # Only the faulty-agency catalogue turns this off, to be caught by SEC-TOKEN-AUD.
+        self.enforce_audience = enforce_audience
+        self._timeout_s = timeout_s
+        # Static keys (unit tests) are never refetched.
+        self._static = static_keys is not None
+        self._keys: KeySet | None = static_keys
+        self._fetched_at = 0.0
+
+    async def verify(self, authorization: str | None) -> dict[str, Any]:
+        token = _bearer(authorization)
+        keys = await self._keyset(refresh=False)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
+        except (ValueError, JoseError) as exc:
+            stale = time.monotonic() - self._fetched_at > _REFETCH_INTERVAL_S
+            if "kid" in str(exc).lower() and stale and not self._static:
+                return await self._verify_after_refresh(token)
+            raise _unauthorized("the token's signature does not verify") from None
+        self._check_claims(decoded.claims)
+        return dict(decoded.claims)
+
+    async def _verify_after_refresh(self, token: str) -> dict[str, Any]:
+        keys = await self._keyset(refresh=True)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
+        except (ValueError, JoseError):
+            raise _unauthorized("the token's signature does not verify") from None
+        self._check_claims(decoded.claims)
+        return dict(decoded.claims)
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        now = time.time()
+        if claims.get("iss") != self.issuer:
+            raise _unauthorized("the token was issued by another issuer")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or exp + self.leeway_s < now:
+            raise _unauthorized("the token has expired")
+        nbf = claims.get("nbf", claims.get("iat", 0))
+        if isinstance(nbf, int | float) and nbf - self.leeway_s > now:
+            raise _unauthorized("the token is not valid yet")
+        if self.enforce_audience and not _audience_matches(claims.get("aud"), self.audience):
+            raise _unauthorized(f"the token is not for this audience; expected {self.audience}")
+
+    async def _keyset(self, *, refresh: bool) -> KeySet:
+        if self._keys is None or refresh:
+            try:
+                async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+                    response = await client.get(self.jwks_url)
+                    response.raise_for_status()
+                    self._keys = KeySet.import_key_set(response.json())
+            except (httpx.HTTPError, ValueError, JoseError):
+                raise ProblemError(
+                    503, "Identity provider unreachable",
+                    "Token keys could not be fetched; try again shortly.",
+                    headers={"Retry-After": "5"},
+                ) from None
+            self._fetched_at = time.monotonic()
+        return self._keys
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise _unauthorized("an Authorization: Bearer token is required")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 8192:
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _audience_matches(aud: Any, expected: str) -> bool:
+    if isinstance(aud, str):
+        return aud == expected
+    return isinstance(aud, list) and expected in aud
+
+
+def require_scope(claims: dict[str, Any], scope: str) -> None:
+    granted = str(claims.get("scope", "")).split()
+    if scope not in granted:
+        raise ProblemError(
+            403, "Insufficient scope", f"This operation needs the scope {scope!r}.",
+            slug="insufficient-scope",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )

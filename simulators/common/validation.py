@@ -1,0 +1,71 @@
+"""Request validation compiled once from the OpenAPI component schemas of specs/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from simulators.common.problems import FieldError, ProblemError
+from simulators.common.resources import load_yaml_spec
+
+__all__ = ["SchemaValidator"]
+
+_MAX_REPORTED = 20
+
+
+class SchemaValidator:
+    """Validates instances against one named schema of an OpenAPI document."""
+
+    def __init__(self, spec_file: str, schema_name: str) -> None:
+        components = load_yaml_spec(spec_file)["components"]
+        root = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
+        Draft202012Validator.check_schema(root)
+        self._validator = Draft202012Validator(root, format_checker=FormatChecker())
+        self.schema_name = schema_name
+
+    def errors(self, instance: Any) -> tuple[FieldError, ...]:
+        found = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
+        return tuple(_field_error(e) for e in found[:_MAX_REPORTED])
+
+    def check(self, instance: Any) -> None:
+        """Raise a 422 problem naming every invalid field (up to a bound)."""
+        errors = self.errors(instance)
+        if errors:
+            names = ", ".join(e.field for e in errors)
+            raise ProblemError(
+                422, "Invalid request", f"{self.schema_name} has invalid fields: {names}.",
+                errors=errors, slug="validation",
+            )
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p) for p in parts)
+
+
+def _field_error(error: ValidationError) -> FieldError:
+    path = list(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else "?"
+        return FieldError(_pointer([*path, missing]), "is required", "add this field")
+    if error.validator == "additionalProperties":
+        return FieldError(_pointer(path), error.message, "remove fields the contract does not define")
+    fix = _fix_hint(error.validator, schema)
+    return FieldError(_pointer(path), _short(error.message), fix)
+
+
+def _fix_hint(keyword: Any, schema: dict[str, Any]) -> str:
+    description = str(schema.get("description", "")).strip()
+    if keyword == "pattern":
+        return f"match {schema.get('pattern')}" + (f" ({description})" if description else "")
+    if keyword == "enum":
+        return f"use one of {schema.get('enum')}"
+    if keyword == "type":
+        return f"send a value of type {schema.get('type')}"
+    return description or f"satisfy '{keyword}'"
+
+
+def _short(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"

@@ -1,0 +1,1 @@
+"""Reference identity provider: client credentials with RFC 7523 assertions, JWT access tokens."""
