@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -63,7 +64,7 @@ class Transport:
         request = self.client.build_request(method, url, timeout=timeout_s, **kwargs)
         started = time.monotonic()
         try:
-            response = self._receive(request, started + timeout_s)
+            response = self._receive(request, started, timeout_s)
         except (httpx.HTTPError, TimeoutError) as exc:
             elapsed = time.monotonic() - started
             reason = _describe(exc, url, timeout_s)
@@ -74,7 +75,8 @@ class Transport:
         exchange_id = self.evidence.exchange(check, request, response, elapsed_s=elapsed)
         return Reply(response, exchange_id, elapsed)
 
-    def _receive(self, request: httpx.Request, deadline: float) -> httpx.Response:
+    def _receive(self, request: httpx.Request, started: float, timeout_s: float) -> httpx.Response:
+        deadline = started + timeout_s
         response = self.client.send(request, stream=True)
         try:
             body = bytearray()
@@ -89,8 +91,11 @@ class Transport:
             response.close()
         headers = [(k, v) for k, v in response.headers.multi_items()
                    if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")]
-        return httpx.Response(response.status_code, headers=headers, content=bytes(body),
-                              request=request)
+        bounded = httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                                 request=request, extensions=response.extensions)
+        # Read by schemathesis when it validates the answer.
+        bounded.elapsed = timedelta(seconds=time.monotonic() - started)
+        return bounded
 
 
 def _describe(exc: BaseException, url: str, timeout_s: float) -> str:

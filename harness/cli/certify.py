@@ -1,0 +1,99 @@
+"""`lienthong certify`: judge an agency system against the sandbox it is configured for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from harness.cli.app import console
+from harness.cli.output import EXIT_CODES, print_event, print_summary
+from harness.context import RunSettings, SandboxEndpoints
+from harness.errors import ConfigError, EnvironmentProblem
+from harness.records import RunResult, Target
+from harness.reporting import ReportError, ReportFiles, write_reports
+from harness.runner import certify
+
+__all__ = ["certify_and_report", "check_agency_id", "check_target_url", "run_certify"]
+
+
+def check_target_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--target {url!r} is not an HTTP URL; use the form "
+                          "http://127.0.0.1:8710 or https://agency.example.gov.vn/api")
+    return url.rstrip("/")
+
+
+def check_agency_id(agency_id: str) -> str:
+    from simulators.identity.credentials import AGENCY_ID_PATTERN
+
+    if not AGENCY_ID_PATTERN.match(agency_id):
+        raise ConfigError(f"--agency-id {agency_id!r} is not an agency ID; use the form "
+                          "000.00.01.H29 (digits, capital letters and dots)")
+    return agency_id
+
+
+def certify_and_report(settings: RunSettings) -> tuple[RunResult, ReportFiles]:
+    console.print(f"[bold]certifying[/] {settings.target.agency_id} at {settings.target.base_url}")
+    run = certify(settings, listener=print_event)
+    try:
+        files = write_reports(settings.out_dir)
+    except ReportError as exc:
+        raise EnvironmentProblem(f"the reports could not be written: {exc}") from None
+    print_summary(run, files)
+    return run, files
+
+
+def _running_sandbox(state_dir: Path) -> SandboxEndpoints | None:
+    """The sandbox `lienthong sandbox` left a record of, if it still answers."""
+    record = state_dir / "sandbox.json"
+    if not record.exists():
+        return None
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+        endpoints = SandboxEndpoints(info["identity_url"], info["population_url"],
+                                     info["portal_url"], info["admin_token"])
+        httpx.get(f"{endpoints.identity_url}/.well-known/jwks.json", timeout=2).raise_for_status()
+    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
+        return None
+    return endpoints
+
+
+@contextmanager
+def _sandbox_for(state_dir: Path) -> Iterator[SandboxEndpoints]:
+    """The running sandbox, or an embedded one on the default ports for this run only."""
+    running = _running_sandbox(state_dir)
+    if running is not None:
+        yield running
+        return
+    from simulators.sandbox import DEFAULT_PORTS, Sandbox
+
+    sandbox = Sandbox(state_dir, ports=DEFAULT_PORTS)
+    try:
+        info = sandbox.start()
+    except OSError as exc:
+        raise EnvironmentProblem(f"no sandbox answers for {state_dir} and ports 8701–8703 "
+                                 f"cannot be used to start one: {exc}") from None
+    console.print(f"[dim]started an embedded sandbox at {info.identity_url}, "
+                  f"{info.population_url}, {info.portal_url}[/]")
+    try:
+        yield SandboxEndpoints(info.identity_url, info.population_url, info.portal_url,
+                               info.admin_token)
+    finally:
+        sandbox.stop()
+
+
+def run_certify(*, target: str, agency_id: str, out: Path, state_dir: Path, examples: int,
+                sync_timeout_s: float, seed: int) -> int:
+    target_url, agency = check_target_url(target), check_agency_id(agency_id)
+    with _sandbox_for(state_dir) as endpoints:
+        settings = RunSettings(target=Target(target_url, agency), sandbox=endpoints,
+                               out_dir=out, seed=seed, examples=examples,
+                               sync_timeout_s=sync_timeout_s)
+        run, _ = certify_and_report(settings)
+    return EXIT_CODES[run.verdict]

@@ -1,0 +1,72 @@
+"""`lienthong sandbox` and `lienthong agency run`: long-running simulators on fixed ports."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from harness.cli.app import console
+from harness.errors import ConfigError, EnvironmentProblem
+
+__all__ = ["run_agency", "run_sandbox"]
+
+
+def _wait_forever() -> None:
+    console.print("[dim]Ctrl-C stops it.[/]")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("stopping")
+
+
+def run_sandbox(*, state_dir: Path, population: int, seed: int) -> None:
+    from simulators.sandbox import DEFAULT_PORTS, Sandbox
+
+    sandbox = Sandbox(state_dir, ports=DEFAULT_PORTS, population_size=population, seed=seed)
+    try:
+        info = sandbox.start()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot listen on ports 8701–8703 ({exc}); is another "
+                                 "sandbox already running?") from None
+    console.print(f"identity provider    {info.identity_url}  (token: /oauth2/token)\n"
+                  f"population database  {info.population_url}\n"
+                  f"portal               {info.portal_url}\n"
+                  f"admin token          {state_dir / 'admin-token'}\n"
+                  f"issue agency credentials with: lienthong credentials issue "
+                  f"--agency-id ID --state-dir {state_dir}")
+    try:
+        _wait_forever()
+    finally:
+        sandbox.stop()
+
+
+def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path) -> None:
+    from simulators.agencies.app import AgencyConfig, create_app
+    from simulators.agencies.catalogue import REFERENCE, fault_named
+    from simulators.common.serving import bind_socket, serve_in_thread
+    from simulators.identity.credentials import issue_credentials, load_credentials
+
+    record = state_dir / "sandbox.json"
+    if not record.exists():
+        raise EnvironmentProblem(f"no sandbox record at {record}; start `lienthong sandbox` first")
+    info = json.loads(record.read_text(encoding="utf-8"))
+    try:
+        behaviour = fault_named(fault).behaviour if fault else REFERENCE
+    except ValueError as exc:
+        raise ConfigError(f"--fault: {exc}") from None
+    client_file = state_dir / "credentials" / agency_id / "client.json"
+    credentials = (load_credentials(client_file) if client_file.exists()
+                   else issue_credentials(state_dir, agency_id))
+    config = AgencyConfig(credentials=credentials, idp_url=info["identity_url"],
+                          population_url=info["population_url"], portal_url=info["portal_url"],
+                          db_path=state_dir / "agencies" / f"{agency_id}.db", behaviour=behaviour)
+    try:
+        handle = serve_in_thread("agency", create_app(config), bind_socket("127.0.0.1", port))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot listen on port {port}: {exc}") from None
+    console.print(f"agency {agency_id} ({fault or 'reference'}) at {handle.url}")
+    try:
+        _wait_forever()
+    finally:
+        handle.stop()
