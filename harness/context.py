@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.evidence import EvidenceLog
 from harness.records import Target
 from harness.transport import Reply, Transport
 
@@ -45,8 +44,9 @@ class RunSettings:
 class CheckContext:
     """Handed to every check; binds the transport and evidence to the check's name."""
 
-    def __init__(self, settings: RunSettings, transport: Transport, memos: dict[str, Any],
-                 check_name: str) -> None:
+    def __init__(
+        self, settings: RunSettings, transport: Transport, memos: dict[str, Any], check_name: str
+    ) -> None:
         self.settings = settings
         self.target = settings.target
         self.sandbox = settings.sandbox

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 from harness.records import Finding
 
-__all__ = ["ConfigError", "EnvironmentProblem", "Failure", "HarnessError", "Skip",
-           "TargetUnreachable"]
+__all__ = [
+    "ConfigError",
+    "EnvironmentProblem",
+    "Failure",
+    "HarnessError",
+    "Skip",
+    "TargetUnreachable",
+]
 
 
 class HarnessError(Exception):

@@ -38,15 +38,21 @@ def _body_text(content: bytes, content_type: str) -> str:
 
 def _request_record(request: httpx.Request) -> dict[str, Any]:
     content = request.content if request.stream is not None else b""
-    return {"method": request.method, "url": redact_text(str(request.url)),
-            "headers": redact_headers(dict(request.headers)),
-            "body": _body_text(content, request.headers.get("content-type", ""))}
+    return {
+        "method": request.method,
+        "url": redact_text(str(request.url)),
+        "headers": redact_headers(dict(request.headers)),
+        "body": _body_text(content, request.headers.get("content-type", "")),
+    }
 
 
 def _response_record(response: httpx.Response, elapsed_s: float) -> dict[str, Any]:
-    return {"status": response.status_code, "headers": redact_headers(dict(response.headers)),
-            "body": _body_text(response.content, response.headers.get("content-type", "")),
-            "elapsed_s": round(elapsed_s, 4)}
+    return {
+        "status": response.status_code,
+        "headers": redact_headers(dict(response.headers)),
+        "body": _body_text(response.content, response.headers.get("content-type", "")),
+        "elapsed_s": round(elapsed_s, 4),
+    }
 
 
 class EvidenceLog:
@@ -59,13 +65,24 @@ class EvidenceLog:
         self._lock = threading.Lock()
         self._count = 0
 
-    def exchange(self, check: str, request: httpx.Request, response: httpx.Response | None,
-                 *, elapsed_s: float = 0.0, error: str | None = None) -> str:
-        return self._write(check, "exchange", {
-            "request": _request_record(request),
-            "response": _response_record(response, elapsed_s) if response is not None else None,
-            "error": redact_text(error) if error else None,
-        })
+    def exchange(
+        self,
+        check: str,
+        request: httpx.Request,
+        response: httpx.Response | None,
+        *,
+        elapsed_s: float = 0.0,
+        error: str | None = None,
+    ) -> str:
+        return self._write(
+            check,
+            "exchange",
+            {
+                "request": _request_record(request),
+                "response": _response_record(response, elapsed_s) if response is not None else None,
+                "error": redact_text(error) if error else None,
+            },
+        )
 
     def observation(self, check: str, source: str, data: Any) -> str:
         return self._write(check, "observation", {"source": source, "data": redact_value(data)})
@@ -74,8 +91,13 @@ class EvidenceLog:
         with self._lock:
             self._count += 1
             record_id = f"ex-{self._count:05d}"
-            record = {"id": record_id, "kind": kind, "check": check,
-                      "at": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
+            record = {
+                "id": record_id,
+                "kind": kind,
+                "check": check,
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                **fields,
+            }
             self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._handle.flush()
         return record_id

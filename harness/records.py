@@ -40,8 +40,12 @@ class Finding:
     exchange_ids: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "observed": self.observed, "expected": self.expected,
-                "exchange_ids": list(self.exchange_ids)}
+        return {
+            "title": self.title,
+            "observed": self.observed,
+            "expected": self.expected,
+            "exchange_ids": list(self.exchange_ids),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +59,10 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.check, "requirement_ids": list(self.requirement_ids),
-            "outcome": self.outcome.value, "summary": self.summary,
+            "name": self.check,
+            "requirement_ids": list(self.requirement_ids),
+            "outcome": self.outcome.value,
+            "summary": self.summary,
             "duration_s": round(self.duration_s, 3),
             "findings": [f.as_dict() for f in self.findings],
         }
@@ -71,9 +77,14 @@ class RequirementResult:
     def as_dict(self) -> dict[str, Any]:
         req = self.requirement
         return {
-            "id": req.key, "outcome": self.outcome.value, "severity": req.severity,
-            "category": req.category, "source": req.source, "text": dict(req.text),
-            "remediation": dict(req.remediation), "checks": list(self.checks),
+            "id": req.key,
+            "outcome": self.outcome.value,
+            "severity": req.severity,
+            "category": req.category,
+            "source": req.source,
+            "text": dict(req.text),
+            "remediation": dict(req.remediation),
+            "checks": list(self.checks),
         }
 
 
@@ -102,9 +113,12 @@ class RunResult:
         return {
             "verdict": self.verdict.value,
             "target": {"base_url": self.target.base_url, "agency_id": self.target.agency_id},
-            "suite_version": self.suite_version, "tool_version": self.tool_version,
-            "profile": self.profile, "seed": self.seed,
-            "started_at": self.started_at, "finished_at": self.finished_at,
+            "suite_version": self.suite_version,
+            "tool_version": self.tool_version,
+            "profile": self.profile,
+            "seed": self.seed,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "duration_s": round(self.duration_s, 3),
             "requirements": [r.as_dict() for r in self.requirements],
             "checks": [c.as_dict() for c in self.checks],

@@ -43,5 +43,7 @@ def redact_value(value: Any, key: str = "") -> Any:
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("<redacted>" if k.lower() in _SECRET_HEADERS else redact_text(v))
-            for k, v in headers.items()}
+    return {
+        k: ("<redacted>" if k.lower() in _SECRET_HEADERS else redact_text(v))
+        for k, v in headers.items()
+    }

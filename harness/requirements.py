@@ -28,8 +28,9 @@ class RequirementCatalogue:
         try:
             return self._by_key[key]
         except KeyError:
-            raise ConfigError(f"unknown requirement {key!r}; known: "
-                              f"{', '.join(sorted(self._by_key))}") from None
+            raise ConfigError(
+                f"unknown requirement {key!r}; known: {', '.join(sorted(self._by_key))}"
+            ) from None
 
     def __contains__(self, key: object) -> bool:
         return key in self._by_key
@@ -42,11 +43,15 @@ def _requirement(entry: Any, index: int) -> Requirement:
     if not isinstance(entry, dict) or any(k not in entry for k in _REQUIRED_KEYS):
         raise ConfigError(f"requirements.yaml entry {index} must have keys {_REQUIRED_KEYS}")
     if entry["severity"] not in _SEVERITIES:
-        raise ConfigError(f"requirement {entry['id']}: severity {entry['severity']!r} "
-                          f"is not one of {_SEVERITIES}")
+        raise ConfigError(
+            f"requirement {entry['id']}: severity {entry['severity']!r} is not one of {_SEVERITIES}"
+        )
     return Requirement(
-        id=str(entry["id"]), version=int(entry["version"]), severity=entry["severity"],
-        category=str(entry["category"]), source=str(entry["source"]),
+        id=str(entry["id"]),
+        version=int(entry["version"]),
+        severity=entry["severity"],
+        category=str(entry["category"]),
+        source=str(entry["source"]),
         text={k: str(v) for k, v in entry["text"].items()},
         remediation={k: str(v) for k, v in entry["remediation"].items()},
     )

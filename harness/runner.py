@@ -55,8 +55,9 @@ def _run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
     started = time.monotonic()
 
     def result(outcome: Outcome, summary: str, findings: tuple[Finding, ...] = ()) -> CheckResult:
-        return CheckResult(spec.name, spec.requirements, outcome, summary, findings,
-                           time.monotonic() - started)
+        return CheckResult(
+            spec.name, spec.requirements, outcome, summary, findings, time.monotonic() - started
+        )
 
     try:
         return result(Outcome.PASS, spec.func(ctx))
@@ -70,13 +71,17 @@ def _run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
         return result(Outcome.ERROR, f"internal error in check: {type(error).__name__}: {error}")
 
 
-def _requirement_results(catalogue: RequirementCatalogue,
-                         checks: Sequence[CheckResult]) -> tuple[RequirementResult, ...]:
+def _requirement_results(
+    catalogue: RequirementCatalogue, checks: Sequence[CheckResult]
+) -> tuple[RequirementResult, ...]:
     results = []
     for requirement in catalogue.requirements:
         mine = [c for c in checks if requirement.key in c.requirement_ids]
-        results.append(RequirementResult(requirement, roll_up(c.outcome for c in mine),
-                                         tuple(c.check for c in mine)))
+        results.append(
+            RequirementResult(
+                requirement, roll_up(c.outcome for c in mine), tuple(c.check for c in mine)
+            )
+        )
     return tuple(results)
 
 
@@ -93,14 +98,17 @@ def decide_verdict(results: Sequence[RequirementResult]) -> Outcome:
 
 def _preflight(transport: Transport, settings: RunSettings) -> None:
     try:
-        transport.request("preflight", "GET", settings.sandbox.identity_url
-                          + "/.well-known/jwks.json")
+        transport.request(
+            "preflight", "GET", settings.sandbox.identity_url + "/.well-known/jwks.json"
+        )
     except TransportFailure as exc:
         raise EnvironmentProblem(f"the sandbox is not reachable: {exc}") from None
     try:
         transport.request("preflight", "GET", settings.target.base_url.rstrip("/") + "/dossiers")
     except TransportFailure as exc:
-        raise TargetUnreachable(f"target {settings.target.base_url} is unreachable: {exc}") from None
+        raise TargetUnreachable(
+            f"target {settings.target.base_url} is unreachable: {exc}"
+        ) from None
 
 
 def _check_registry(catalogue: RequirementCatalogue, specs: Sequence[CheckSpec]) -> None:
@@ -114,8 +122,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def certify(settings: RunSettings, *, client: httpx.Client | None = None,
-            listener: Listener | None = None) -> RunResult:
+def certify(
+    settings: RunSettings, *, client: httpx.Client | None = None, listener: Listener | None = None
+) -> RunResult:
     """Run the whole suite against `settings.target`; results.json lands in out_dir."""
     catalogue = load_requirements()
     specs = registered_checks()
@@ -137,11 +146,20 @@ def certify(settings: RunSettings, *, client: httpx.Client | None = None,
     finally:
         evidence.close()
     requirements = _requirement_results(catalogue, checks)
-    run = RunResult(settings.target, catalogue.suite_version, __version__, settings.profile,
-                    settings.seed, started_at, _now(), time.monotonic() - started,
-                    decide_verdict(requirements), requirements, tuple(checks))
+    run = RunResult(
+        settings.target,
+        catalogue.suite_version,
+        __version__,
+        settings.profile,
+        settings.seed,
+        started_at,
+        _now(),
+        time.monotonic() - started,
+        decide_verdict(requirements),
+        requirements,
+        tuple(checks),
+    )
     (settings.out_dir / RESULTS_FILE).write_text(
-        json.dumps(run.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        json.dumps(run.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     return run
-
-

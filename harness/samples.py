@@ -36,15 +36,21 @@ def _now_dvc() -> str:
     return datetime.now(_VN).strftime("%Y%m%d%H%M%S")
 
 
-def dossier_for(ctx: CheckContext, citizen: dict[str, Any], *, full_name: str | None = None
-                ) -> dict[str, Any]:
+def dossier_for(
+    ctx: CheckContext, citizen: dict[str, Any], *, full_name: str | None = None
+) -> dict[str, Any]:
     """A temporary-residence dossier for `citizen` (a sandbox record), optionally misnamed."""
     born = str(citizen["date_of_birth"]).replace("-", "")
     return {
-        "MaHoSo": next_dossier_code(ctx), "MaTTHC": TEMPORARY_RESIDENCE,
-        "NgayNopHoSo": _now_dvc(), "KenhNop": 2,
-        "ChuHoSo": {"SoDinhDanh": citizen["pin"], "HoVaTen": full_name or citizen["full_name"],
-                    "NgaySinh": born},
+        "MaHoSo": next_dossier_code(ctx),
+        "MaTTHC": TEMPORARY_RESIDENCE,
+        "NgayNopHoSo": _now_dvc(),
+        "KenhNop": 2,
+        "ChuHoSo": {
+            "SoDinhDanh": citizen["pin"],
+            "HoVaTen": full_name or citizen["full_name"],
+            "NgaySinh": born,
+        },
         "TrichYeuHoSo": "Đăng ký tạm trú",
         "DuLieuHoSo": {"ThoiHanTamTru": 12},
     }

@@ -13,24 +13,43 @@ _AGENCY_SCOPES = "dossier.submit dossier.read"
 
 
 def _admin_get(ctx: CheckContext, url: str, params: dict[str, Any]) -> Any:
-    reply = ctx.request("GET", url, params=params,
-                        headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"})
+    reply = ctx.request(
+        "GET", url, params=params, headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"}
+    )
     if reply.status != 200:
-        raise EnvironmentProblem(f"the sandbox answered {reply.status} to GET {url}; "
-                                 "is the admin token in sandbox.json current?")
+        raise EnvironmentProblem(
+            f"the sandbox answered {reply.status} to GET {url}; "
+            "is the admin token in sandbox.json current?"
+        )
     return reply.json()
 
 
-def mint_token(ctx: CheckContext, *, audience: str, scope: str = _AGENCY_SCOPES,
-               lifetime_s: int = 3600, issued_offset_s: int = 0) -> str:
-    body = {"audience": audience, "scope": scope, "lifetime_s": lifetime_s,
-            "issued_offset_s": issued_offset_s, "subject": "lienthong-portal"}
-    reply = ctx.request("POST", f"{ctx.sandbox.identity_url}/admin/tokens", json=body,
-                        headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"})
+def mint_token(
+    ctx: CheckContext,
+    *,
+    audience: str,
+    scope: str = _AGENCY_SCOPES,
+    lifetime_s: int = 3600,
+    issued_offset_s: int = 0,
+) -> str:
+    body = {
+        "audience": audience,
+        "scope": scope,
+        "lifetime_s": lifetime_s,
+        "issued_offset_s": issued_offset_s,
+        "subject": "lienthong-portal",
+    }
+    reply = ctx.request(
+        "POST",
+        f"{ctx.sandbox.identity_url}/admin/tokens",
+        json=body,
+        headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"},
+    )
     data = reply.json()
     if reply.status != 200 or not isinstance(data, dict) or "access_token" not in data:
-        raise EnvironmentProblem(f"the sandbox identity provider refused to mint a token "
-                                 f"({reply.status})")
+        raise EnvironmentProblem(
+            f"the sandbox identity provider refused to mint a token ({reply.status})"
+        )
     return str(data["access_token"])
 
 
@@ -40,22 +59,25 @@ def agency_token(ctx: CheckContext) -> str:
 
 
 def sample_citizens(ctx: CheckContext, count: int) -> list[dict[str, Any]]:
-    data = _admin_get(ctx, f"{ctx.sandbox.population_url}/admin/citizens/sample",
-                      {"count": count})
+    data = _admin_get(ctx, f"{ctx.sandbox.population_url}/admin/citizens/sample", {"count": count})
     citizens = data.get("citizens") if isinstance(data, dict) else None
     if not citizens:
-        raise EnvironmentProblem("the sandbox population database has no adult citizens; "
-                                 "regenerate it with a larger population")
+        raise EnvironmentProblem(
+            "the sandbox population database has no adult citizens; "
+            "regenerate it with a larger population"
+        )
     return list(citizens)
 
 
 def audit_entries(ctx: CheckContext, client_id: str) -> list[dict[str, Any]]:
-    data = _admin_get(ctx, f"{ctx.sandbox.population_url}/admin/audit",
-                      {"client_id": client_id, "limit": 1000})
+    data = _admin_get(
+        ctx, f"{ctx.sandbox.population_url}/admin/audit", {"client_id": client_id, "limit": 1000}
+    )
     return list(data.get("entries", [])) if isinstance(data, dict) else []
 
 
 def sync_records(ctx: CheckContext, dossier_code: str) -> list[dict[str, Any]]:
-    data = _admin_get(ctx, f"{ctx.sandbox.portal_url}/admin/syncs",
-                      {"dossier_code": dossier_code, "limit": 1000})
+    data = _admin_get(
+        ctx, f"{ctx.sandbox.portal_url}/admin/syncs", {"dossier_code": dossier_code, "limit": 1000}
+    )
     return list(data.get("records", [])) if isinstance(data, dict) else []

@@ -51,8 +51,14 @@ class Reply:
 
 
 class Transport:
-    def __init__(self, client: httpx.Client, evidence: EvidenceLog, *,
-                 timeout_s: float = 10.0, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        evidence: EvidenceLog,
+        *,
+        timeout_s: float = 10.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.client = client
         self.evidence = evidence
         self.timeout_s = timeout_s
@@ -68,8 +74,9 @@ class Transport:
         except (httpx.HTTPError, TimeoutError) as exc:
             elapsed = time.monotonic() - started
             reason = _describe(exc, url, timeout_s)
-            exchange_id = self.evidence.exchange(check, request, None, elapsed_s=elapsed,
-                                                 error=reason)
+            exchange_id = self.evidence.exchange(
+                check, request, None, elapsed_s=elapsed, error=reason
+            )
             raise TransportFailure(reason, exchange_id) from None
         elapsed = time.monotonic() - started
         exchange_id = self.evidence.exchange(check, request, response, elapsed_s=elapsed)
@@ -79,23 +86,37 @@ class Transport:
         deadline = started + timeout_s
         response = self.client.send(request, stream=True)
         try:
-            body = bytearray()
-            for chunk in response.iter_raw():
-                body.extend(chunk)
-                if len(body) > self.max_body_bytes:
-                    del body[self.max_body_bytes:]
-                    break  # keep what fits; the rest of a hostile body is never read
-                if time.monotonic() > deadline:
-                    raise TimeoutError("body not complete before the deadline")
+            body = self._read_bounded(response, deadline)
         finally:
             response.close()
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")]
-        bounded = httpx.Response(response.status_code, headers=headers, content=bytes(body),
-                                 request=request, extensions=response.extensions)
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
+        ]
+        bounded = httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
         # Read by schemathesis when it validates the answer.
         bounded.elapsed = timedelta(seconds=time.monotonic() - started)
         return bounded
+
+    def _read_bounded(self, response: httpx.Response, deadline: float) -> bytes:
+        if response.is_stream_consumed:  # in-memory transports hand over a read body
+            return response.content[: self.max_body_bytes]
+        body = bytearray()
+        for chunk in response.iter_raw():
+            body.extend(chunk)
+            if len(body) > self.max_body_bytes:
+                del body[self.max_body_bytes :]
+                break  # keep what fits; the rest of a hostile body is never read
+            if time.monotonic() > deadline:
+                raise TimeoutError("body not complete before the deadline")
+        return bytes(body)
 
 
 def _describe(exc: BaseException, url: str, timeout_s: float) -> str:

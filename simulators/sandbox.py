@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from starlette.types import ASGIApp
+
 from simulators.agencies.app import AgencyConfig
 from simulators.agencies.app import create_app as create_agency_app
 from simulators.agencies.catalogue import REFERENCE, Behaviour
@@ -66,9 +68,15 @@ def _admin_token(state_dir: Path) -> str:
 
 
 class Sandbox:
-    def __init__(self, state_dir: Path, *, host: str = "127.0.0.1",
-                 ports: SandboxPorts = SandboxPorts(), population_size: int = 2000,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        ports: SandboxPorts = SandboxPorts(),
+        population_size: int = 2000,
+        seed: int = 0,
+    ) -> None:
         self.state_dir = state_dir
         self.host = host
         self.ports = ports
@@ -86,8 +94,10 @@ class Sandbox:
     def start(self) -> SandboxInfo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         admin = _admin_token(self.state_dir)
-        sockets = [bind_socket(self.host, p) for p in
-                   (self.ports.identity, self.ports.population, self.ports.portal)]
+        sockets = [
+            bind_socket(self.host, p)
+            for p in (self.ports.identity, self.ports.population, self.ports.portal)
+        ]
         idp_url, pop_url, portal_url = (f"http://{self.host}:{s.getsockname()[1]}" for s in sockets)
         try:
             self._serve("identity", self._identity_app(idp_url, admin), sockets[0])
@@ -102,13 +112,23 @@ class Sandbox:
         self._info.write(self.state_dir / "sandbox.json")
         return self._info
 
-    def start_agency(self, credentials: ClientCredentials, *, behaviour: Behaviour = REFERENCE,
-                     port: int = 0, name: str = "agency") -> ServerHandle:
+    def start_agency(
+        self,
+        credentials: ClientCredentials,
+        *,
+        behaviour: Behaviour = REFERENCE,
+        port: int = 0,
+        name: str = "agency",
+    ) -> ServerHandle:
         info = self.info
         config = AgencyConfig(
-            credentials=credentials, idp_url=info.identity_url,
-            population_url=info.population_url, portal_url=info.portal_url,
-            db_path=self.state_dir / "agencies" / f"{name}.db", behaviour=behaviour)
+            credentials=credentials,
+            idp_url=info.identity_url,
+            population_url=info.population_url,
+            portal_url=info.portal_url,
+            db_path=self.state_dir / "agencies" / f"{name}.db",
+            behaviour=behaviour,
+        )
         return self._serve(name, create_agency_app(config), bind_socket(self.host, port))
 
     def stop(self) -> None:
@@ -120,35 +140,41 @@ class Sandbox:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
-    def _serve(self, name: str, app: object, sock: socket.socket) -> ServerHandle:
+    def _serve(self, name: str, app: ASGIApp, sock: socket.socket) -> ServerHandle:
         handle = serve_in_thread(name, app, sock)
         self.servers.append(handle)
         return handle
 
-    def _identity_app(self, idp_url: str, admin: str) -> object:
+    def _identity_app(self, idp_url: str, admin: str) -> ASGIApp:
         key = load_or_create_signing_key(self.state_dir / "identity" / "signing-key.json")
         store = IdentityStore(identity_db_path(self.state_dir))
-        return create_identity_app(store=store, signing_key=key, issuer=idp_url,
-                                   admin_token=admin)
+        return create_identity_app(store=store, signing_key=key, issuer=idp_url, admin_token=admin)
 
-    def _population_app(self, idp_url: str, admin: str) -> object:
+    def _population_app(self, idp_url: str, admin: str) -> ASGIApp:
         db_path = self.state_dir / "population" / "population.db"
         store = PopulationStore(db_path)
         if store.count() == 0:
             generate_population(db_path, self.population_size, seed=self.seed)
-        return create_population_app(store=store, verifier=_verifier(idp_url, POPULATION),
-                                     admin_token=admin)
+        return create_population_app(
+            store=store, verifier=_verifier(idp_url, POPULATION), admin_token=admin
+        )
 
-    def _portal_app(self, idp_url: str, admin: str) -> object:
+    def _portal_app(self, idp_url: str, admin: str) -> ASGIApp:
         store = PortalStore(self.state_dir / "portal" / "portal.db")
-        return create_portal_app(store=store, verifier=_verifier(idp_url, PORTAL),
-                                 admin_token=admin)
+        return create_portal_app(
+            store=store, verifier=_verifier(idp_url, PORTAL), admin_token=admin
+        )
 
 
 def _verifier(idp_url: str, audience: str) -> TokenVerifier:
-    return TokenVerifier(jwks_url=f"{idp_url}/.well-known/jwks.json", issuer=idp_url,
-                         audience=audience)
+    return TokenVerifier(
+        jwks_url=f"{idp_url}/.well-known/jwks.json", issuer=idp_url, audience=audience
+    )

@@ -24,14 +24,25 @@ def signing_key() -> ECKey:
 @pytest.fixture(scope="session")
 def make_token(signing_key: ECKey) -> Callable[..., str]:
     def make(
-        audience: str, scope: str = "", *, subject: str = "client-1",
-        lifetime_s: int = 300, **claims: Any,
+        audience: str,
+        scope: str = "",
+        *,
+        subject: str = "client-1",
+        lifetime_s: int = 300,
+        **claims: Any,
     ) -> str:
         now = int(time.time())
         payload = {
-            "iss": TEST_ISSUER, "sub": subject, "client_id": subject, "aud": audience,
-            "iat": now, "nbf": now, "exp": now + lifetime_s, "jti": uuid.uuid4().hex,
-            "scope": scope, **claims,
+            "iss": TEST_ISSUER,
+            "sub": subject,
+            "client_id": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime_s,
+            "jti": uuid.uuid4().hex,
+            "scope": scope,
+            **claims,
         }
         return jwt.encode({"alg": "ES256", "kid": "test-key"}, payload, signing_key)
 
@@ -42,8 +53,10 @@ def make_token(signing_key: ECKey) -> Callable[..., str]:
 def verifier_for(signing_key: ECKey) -> Callable[[str], TokenVerifier]:
     def build(audience: str) -> TokenVerifier:
         return TokenVerifier(
-            jwks_url="http://idp.test/.well-known/jwks.json", issuer=TEST_ISSUER,
-            audience=audience, static_keys=KeySet([signing_key]),
+            jwks_url="http://idp.test/.well-known/jwks.json",
+            issuer=TEST_ISSUER,
+            audience=audience,
+            static_keys=KeySet([signing_key]),
         )
 
     return build

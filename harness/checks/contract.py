@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -40,8 +41,12 @@ _MAX_FINDINGS = 5
 # schemathesis check → the requirement family it decides.
 _CHECKS: dict[str, tuple[Callable[..., Any], ...]] = {
     "server-error": (not_a_server_error,),
-    "conformance": (status_code_conformance, content_type_conformance,
-                    response_schema_conformance, response_headers_conformance),
+    "conformance": (
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        response_headers_conformance,
+    ),
     "negative": (negative_data_rejection,),
 }
 
@@ -59,13 +64,19 @@ class FuzzReport:
 
 
 def _send(ctx: CheckContext, case: Any, token: str) -> Any:
-    kwargs = case.as_transport_kwargs(base_url=ctx.target.base_url,
-                                      headers={"Authorization": f"Bearer {token}"})
+    kwargs = case.as_transport_kwargs(
+        base_url=ctx.target.base_url, headers={"Authorization": f"Bearer {token}"}
+    )
     body = {k: kwargs[k] for k in ("json", "data", "content") if k in kwargs}
     if "data" in body and not isinstance(body["data"], dict):
         body = {"content": body.pop("data")}
-    return ctx.request(kwargs["method"], kwargs["url"], headers=kwargs.get("headers"),
-                       params=kwargs.get("params") or None, **body)
+    return ctx.request(
+        kwargs["method"],
+        kwargs["url"],
+        headers=kwargs.get("headers"),
+        params=kwargs.get("params") or None,
+        **body,
+    )
 
 
 def _judge(case: Any, reply: Any, report: FuzzReport) -> None:
@@ -75,19 +86,29 @@ def _judge(case: Any, reply: Any, report: FuzzReport) -> None:
                 case.validate_response(reply.response, checks=[one_check])
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    report.add(family, Finding(
-                        title=f"{case.operation.label}: {failure.title}",
-                        observed=str(failure.message)[:1000],
-                        expected=f"{one_check.__name__} holds",
-                        exchange_ids=(reply.exchange_id,)))
+                    report.add(
+                        family,
+                        Finding(
+                            title=f"{case.operation.label}: {failure.title}",
+                            observed=str(failure.message)[:1000],
+                            expected=f"{one_check.__name__} holds",
+                            exchange_ids=(reply.exchange_id,),
+                        ),
+                    )
 
 
-def _fuzz_operation(ctx: CheckContext, operation: Any, mode: GenerationMode, token: str,
-                    report: FuzzReport) -> None:
+def _fuzz_operation(
+    ctx: CheckContext, operation: Any, mode: GenerationMode, token: str, report: FuzzReport
+) -> None:
     @seed(ctx.settings.seed)
-    @settings(max_examples=ctx.settings.examples, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-              print_blob=False)
+    @settings(
+        max_examples=ctx.settings.examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         if report.transport_error is not None:
@@ -108,6 +129,8 @@ def _fuzz(ctx: CheckContext) -> FuzzReport:
     token = agency_token(ctx)
     report = FuzzReport()
     for result in schema.get_all_operations():
+        if not isinstance(result, Ok):
+            raise EnvironmentProblem(f"specs/agency.yaml has an unusable operation: {result.err()}")
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz_operation(ctx, operation, mode, token, report)
@@ -117,8 +140,9 @@ def _fuzz(ctx: CheckContext) -> FuzzReport:
 def _verdict(ctx: CheckContext, family: str, what: str) -> str:
     report: FuzzReport = ctx.memo("contract-fuzz", _fuzz)
     if report.transport_error is not None:
-        raise EnvironmentProblem(f"fuzzing stopped after {report.cases} cases: "
-                                 f"{report.transport_error}")
+        raise EnvironmentProblem(
+            f"fuzzing stopped after {report.cases} cases: {report.transport_error}"
+        )
     if report.cases == 0:
         raise EnvironmentProblem("no generated case reached the agency")
     if report.failures.get(family):
@@ -142,5 +166,3 @@ def contract_conformance(ctx: CheckContext) -> str:
 def invalid_data_rejected(ctx: CheckContext) -> str:
     """Requests that violate the contract are rejected with 4xx."""
     return _verdict(ctx, "negative", "every invalid request was rejected with 4xx")
-
-

@@ -16,11 +16,10 @@ from harness.checks.registry import check
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure, Skip
 from harness.records import Finding
-from harness.sandbox_api import agency_token, audit_entries, sample_citizens, sync_records
 from harness.samples import dossier_for
+from harness.sandbox_api import agency_token, audit_entries, sample_citizens, sync_records
 
-__all__ = ["applicant_verified_before_acceptance", "status_sync_timeliness",
-           "status_sync_validity"]
+__all__ = ["applicant_verified_before_acceptance", "status_sync_timeliness", "status_sync_validity"]
 
 _POLL_INTERVAL_S = 0.25
 _SETTLED = frozenset({3, 4, 5, 6, 7, 8, 9, 10})  # past reception: the agency has decided
@@ -63,8 +62,9 @@ def _status_of(record: dict[str, Any]) -> int | None:
 
 
 def _agency_status(ctx: CheckContext, code: str, token: str) -> int | None:
-    reply = ctx.request("GET", ctx.target_url(f"/dossiers/{code}"),
-                        headers={"Authorization": f"Bearer {token}"})
+    reply = ctx.request(
+        "GET", ctx.target_url(f"/dossiers/{code}"), headers={"Authorization": f"Bearer {token}"}
+    )
     body = reply.json()
     status = body.get("TrangThaiHoSo") if reply.status == 200 and isinstance(body, dict) else None
     return status if isinstance(status, int) else None
@@ -72,11 +72,17 @@ def _agency_status(ctx: CheckContext, code: str, token: str) -> int | None:
 
 def _follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, Any]) -> Journey:
     token = agency_token(ctx)
-    submitted = ctx.request("POST", ctx.target_url("/dossiers"), json=dossier,
-                            headers={"Authorization": f"Bearer {token}"})
+    submitted = ctx.request(
+        "POST",
+        ctx.target_url("/dossiers"),
+        json=dossier,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     if submitted.status not in (200, 202):
-        raise EnvironmentProblem(f"the agency answered {submitted.status} to a valid dossier "
-                                 f"({label}); the journey could not start")
+        raise EnvironmentProblem(
+            f"the agency answered {submitted.status} to a valid dossier "
+            f"({label}); the journey could not start"
+        )
     code = dossier["MaHoSo"]
     started = time.monotonic()
     deadline = started + ctx.settings.sync_timeout_s
@@ -91,19 +97,32 @@ def _follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, 
             break
         time.sleep(_POLL_INTERVAL_S)
     observed = ctx.observe("portal-sync-log", {"dossier": code, "records": list(syncs)})
-    return Journey(label, citizen_pin, code, submitted.exchange_id, status, syncs,
-                   time.monotonic() - started, (submitted.exchange_id, observed))
+    return Journey(
+        label,
+        citizen_pin,
+        code,
+        submitted.exchange_id,
+        status,
+        syncs,
+        time.monotonic() - started,
+        (submitted.exchange_id, observed),
+    )
 
 
 def _run_journeys(ctx: CheckContext) -> Journeys:
     citizen = sample_citizens(ctx, 1)[0]
     genuine = _follow(ctx, "genuine applicant", citizen["pin"], dossier_for(ctx, citizen))
     impostor_name = "Trần Thị Mạo Danh"
-    impostor = _follow(ctx, "mismatched applicant", citizen["pin"],
-                       dossier_for(ctx, citizen, full_name=impostor_name))
+    impostor = _follow(
+        ctx,
+        "mismatched applicant",
+        citizen["pin"],
+        dossier_for(ctx, citizen, full_name=impostor_name),
+    )
     audit = tuple(audit_entries(ctx, ctx.target.agency_id))
-    audit_id = ctx.observe("population-audit-log", {"client_id": ctx.target.agency_id,
-                                                    "entries": list(audit)})
+    audit_id = ctx.observe(
+        "population-audit-log", {"client_id": ctx.target.agency_id, "entries": list(audit)}
+    )
     return Journeys(genuine, impostor, audit, audit_id)
 
 
@@ -123,32 +142,49 @@ def applicant_verified_before_acceptance(ctx: CheckContext) -> str:
     """The agency verifies applicants at the population database and refuses mismatches."""
     seen = journeys(ctx)
     findings = []
-    verifications = [e for e in seen.audit
-                     if e.get("operation") == "verify" and e.get("pin") == seen.genuine.citizen_pin]
+    verifications = [
+        e
+        for e in seen.audit
+        if e.get("operation") == "verify" and e.get("pin") == seen.genuine.citizen_pin
+    ]
     accepted_at = _first_sync_at(seen.genuine, 2)
     if not verifications:
-        findings.append(Finding(
-            "The applicant was never verified at the population database",
-            observed="no verify call for the applicant's PIN from this agency in the audit log",
-            expected="a verify call before the dossier is accepted (status 2)",
-            exchange_ids=(seen.genuine.submit_exchange, seen.audit_evidence)))
-    elif accepted_at and min(datetime.fromisoformat(str(e["at"])) for e in verifications) > accepted_at:
-        findings.append(Finding(
-            "The applicant was verified only after the dossier was accepted",
-            observed="first verify call after the status-2 sync",
-            expected="verification before acceptance",
-            exchange_ids=(seen.audit_evidence, *seen.genuine.evidence_ids)))
+        findings.append(
+            Finding(
+                "The applicant was never verified at the population database",
+                observed="no verify call for the applicant's PIN from this agency in the audit log",
+                expected="a verify call before the dossier is accepted (status 2)",
+                exchange_ids=(seen.genuine.submit_exchange, seen.audit_evidence),
+            )
+        )
+    elif (
+        accepted_at
+        and min(datetime.fromisoformat(str(e["at"])) for e in verifications) > accepted_at
+    ):
+        findings.append(
+            Finding(
+                "The applicant was verified only after the dossier was accepted",
+                observed="first verify call after the status-2 sync",
+                expected="verification before acceptance",
+                exchange_ids=(seen.audit_evidence, *seen.genuine.evidence_ids),
+            )
+        )
     if seen.impostor.agency_status in (2, 4) or seen.impostor.latest_synced_status in (2, 4):
-        findings.append(Finding(
-            "A dossier whose applicant does not match the population database was accepted",
-            observed=f"agency status {seen.impostor.agency_status}, "
-                     f"portal status {seen.impostor.latest_synced_status}",
-            expected="refusal at reception (status 3)",
-            exchange_ids=seen.impostor.evidence_ids))
+        findings.append(
+            Finding(
+                "A dossier whose applicant does not match the population database was accepted",
+                observed=f"agency status {seen.impostor.agency_status}, "
+                f"portal status {seen.impostor.latest_synced_status}",
+                expected="refusal at reception (status 3)",
+                exchange_ids=seen.impostor.evidence_ids,
+            )
+        )
     if findings:
         raise Failure(*findings)
-    return (f"{len(verifications)} verification(s) of the applicant before acceptance; "
-            "the mismatched applicant was refused")
+    return (
+        f"{len(verifications)} verification(s) of the applicant before acceptance; "
+        "the mismatched applicant was refused"
+    )
 
 
 @check("SYNC-STATUS-TIMELY@1")
@@ -157,19 +193,23 @@ def status_sync_timeliness(ctx: CheckContext) -> str:
     seen = journeys(ctx)
     limit = ctx.settings.sync_timeout_s
     findings = [
-        Finding(f"The {j.label}'s dossier status did not reach the portal in time",
-                observed=f"agency status {j.agency_status}; statuses at the portal: "
-                         f"{[_status_of(s) for s in j.syncs] or 'none'} after {j.waited_s:.1f} s",
-                expected=f"the agency's current status (past 1) synced within {limit:g} s",
-                exchange_ids=j.evidence_ids)
+        Finding(
+            f"The {j.label}'s dossier status did not reach the portal in time",
+            observed=f"agency status {j.agency_status}; statuses at the portal: "
+            f"{[_status_of(s) for s in j.syncs] or 'none'} after {j.waited_s:.1f} s",
+            expected=f"the agency's current status (past 1) synced within {limit:g} s",
+            exchange_ids=j.evidence_ids,
+        )
         for j in (seen.genuine, seen.impostor)
-        if j.agency_status not in _SETTLED | {2} or not any(
-            _status_of(s) == j.agency_status for s in j.syncs)
+        if j.agency_status not in _SETTLED | {2}
+        or not any(_status_of(s) == j.agency_status for s in j.syncs)
     ]
     if findings:
         raise Failure(*findings)
-    return (f"statuses {[_status_of(s) for s in seen.genuine.syncs]} and "
-            f"{[_status_of(s) for s in seen.impostor.syncs]} reached the portal within {limit:g} s")
+    return (
+        f"statuses {[_status_of(s) for s in seen.genuine.syncs]} and "
+        f"{[_status_of(s) for s in seen.impostor.syncs]} reached the portal within {limit:g} s"
+    )
 
 
 @check("SYNC-STATUS-VALID@1")
@@ -180,10 +220,14 @@ def status_sync_validity(ctx: CheckContext) -> str:
     if not syncs:
         raise Skip("the agency sent no status sync to judge")
     findings = [
-        Finding(f"The portal refused a status sync for the {j.label}'s dossier",
-                observed=_refusal(s), expected="a sync the portal accepts (specs/portal.yaml)",
-                exchange_ids=j.evidence_ids)
-        for j, s in syncs if not s.get("accepted")
+        Finding(
+            f"The portal refused a status sync for the {j.label}'s dossier",
+            observed=_refusal(s),
+            expected="a sync the portal accepts (specs/portal.yaml)",
+            exchange_ids=j.evidence_ids,
+        )
+        for j, s in syncs
+        if not s.get("accepted")
     ]
     if findings:
         raise Failure(*findings)

@@ -30,8 +30,9 @@ _REGISTRY: dict[str, CheckSpec] = {}
 def check(*requirements: str) -> Callable[[CheckFunction], CheckFunction]:
     def register(func: CheckFunction) -> CheckFunction:
         doc = (func.__doc__ or "").strip().splitlines()
-        _REGISTRY[func.__name__] = CheckSpec(func.__name__, requirements, func,
-                                             doc[0] if doc else func.__name__)
+        _REGISTRY[func.__name__] = CheckSpec(
+            func.__name__, requirements, func, doc[0] if doc else func.__name__
+        )
         return func
 
     return register

@@ -17,11 +17,15 @@ from harness.checks.registry import check
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure
 from harness.records import Finding
-from harness.sandbox_api import mint_token
 from harness.samples import probe_dossier
+from harness.sandbox_api import mint_token
 
-__all__ = ["token_audience_enforced", "token_expiry_enforced", "token_required",
-           "token_signature_verified"]
+__all__ = [
+    "token_audience_enforced",
+    "token_expiry_enforced",
+    "token_required",
+    "token_signature_verified",
+]
 
 
 def _probe(ctx: CheckContext, authorization: str | None, defect: str) -> str:
@@ -29,16 +33,24 @@ def _probe(ctx: CheckContext, authorization: str | None, defect: str) -> str:
     headers = {"Authorization": authorization} if authorization else {}
     dossier = probe_dossier(ctx)
     replies = [
-        ("POST /dossiers", ctx.request("POST", ctx.target_url("/dossiers"), json=dossier,
-                                       headers=headers)),
-        ("GET /dossiers/{code}", ctx.request(
-            "GET", ctx.target_url(f"/dossiers/{dossier['MaHoSo']}"), headers=headers)),
+        (
+            "POST /dossiers",
+            ctx.request("POST", ctx.target_url("/dossiers"), json=dossier, headers=headers),
+        ),
+        (
+            "GET /dossiers/{code}",
+            ctx.request("GET", ctx.target_url(f"/dossiers/{dossier['MaHoSo']}"), headers=headers),
+        ),
     ]
     findings = tuple(
-        Finding(title=f"{operation} accepted a request with {defect}",
-                observed=f"HTTP {reply.status}", expected="HTTP 401 (invalid_token)",
-                exchange_ids=(reply.exchange_id,))
-        for operation, reply in replies if reply.status != 401
+        Finding(
+            title=f"{operation} accepted a request with {defect}",
+            observed=f"HTTP {reply.status}",
+            expected="HTTP 401 (invalid_token)",
+            exchange_ids=(reply.exchange_id,),
+        )
+        for operation, reply in replies
+        if reply.status != 401
     )
     if findings:
         raise Failure(*findings)
@@ -54,8 +66,9 @@ def token_required(ctx: CheckContext) -> str:
 @check("SEC-TOKEN-EXPIRED@1")
 def token_expiry_enforced(ctx: CheckContext) -> str:
     """Expired tokens are refused (expired ten minutes ago, beyond any clock-skew leeway)."""
-    token = mint_token(ctx, audience=ctx.settings.agency_audience, issued_offset_s=-1200,
-                       lifetime_s=600)
+    token = mint_token(
+        ctx, audience=ctx.settings.agency_audience, issued_offset_s=-1200, lifetime_s=600
+    )
     return _probe(ctx, f"Bearer {token}", "a token that expired 10 minutes ago")
 
 
@@ -79,9 +92,16 @@ def _forged_token(ctx: CheckContext) -> str:
     if not keys:
         raise EnvironmentProblem("the sandbox identity provider published no keys")
     now = int(time.time())
-    claims = {"iss": ctx.sandbox.identity_url, "sub": "lienthong-portal",
-              "client_id": "lienthong-portal", "aud": ctx.settings.agency_audience,
-              "iat": now, "nbf": now, "exp": now + 600, "jti": uuid.uuid4().hex,
-              "scope": "dossier.submit dossier.read"}
+    claims = {
+        "iss": ctx.sandbox.identity_url,
+        "sub": "lienthong-portal",
+        "client_id": "lienthong-portal",
+        "aud": ctx.settings.agency_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "scope": "dossier.submit dossier.read",
+    }
     forger: Callable[[], ECKey] = lambda: ECKey.generate_key("P-256")  # noqa: E731
     return jwt.encode({"alg": "ES256", "kid": keys[0]["kid"], "typ": "at+jwt"}, claims, forger())

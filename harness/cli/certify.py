@@ -13,7 +13,7 @@ import httpx
 from harness.cli.app import console
 from harness.cli.output import EXIT_CODES, print_event, print_summary
 from harness.context import RunSettings, SandboxEndpoints
-from harness.errors import ConfigError, EnvironmentProblem
+from harness.errors import ConfigError, EnvironmentProblem, TargetUnreachable
 from harness.records import RunResult, Target
 from harness.reporting import ReportError, ReportFiles, write_reports
 from harness.runner import certify
@@ -24,8 +24,10 @@ __all__ = ["certify_and_report", "check_agency_id", "check_target_url", "run_cer
 def check_target_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--target {url!r} is not an HTTP URL; use the form "
-                          "http://127.0.0.1:8710 or https://agency.example.gov.vn/api")
+        raise ConfigError(
+            f"--target {url!r} is not an HTTP URL; use the form "
+            "http://127.0.0.1:8710 or https://agency.example.gov.vn/api"
+        )
     return url.rstrip("/")
 
 
@@ -33,8 +35,10 @@ def check_agency_id(agency_id: str) -> str:
     from simulators.identity.credentials import AGENCY_ID_PATTERN
 
     if not AGENCY_ID_PATTERN.match(agency_id):
-        raise ConfigError(f"--agency-id {agency_id!r} is not an agency ID; use the form "
-                          "000.00.01.H29 (digits, capital letters and dots)")
+        raise ConfigError(
+            f"--agency-id {agency_id!r} is not an agency ID; use the form "
+            "000.00.01.H29 (digits, capital letters and dots)"
+        )
     return agency_id
 
 
@@ -56,8 +60,9 @@ def _running_sandbox(state_dir: Path) -> SandboxEndpoints | None:
         return None
     try:
         info = json.loads(record.read_text(encoding="utf-8"))
-        endpoints = SandboxEndpoints(info["identity_url"], info["population_url"],
-                                     info["portal_url"], info["admin_token"])
+        endpoints = SandboxEndpoints(
+            info["identity_url"], info["population_url"], info["portal_url"], info["admin_token"]
+        )
         httpx.get(f"{endpoints.identity_url}/.well-known/jwks.json", timeout=2).raise_for_status()
     except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
         return None
@@ -77,23 +82,54 @@ def _sandbox_for(state_dir: Path) -> Iterator[SandboxEndpoints]:
     try:
         info = sandbox.start()
     except OSError as exc:
-        raise EnvironmentProblem(f"no sandbox answers for {state_dir} and ports 8701–8703 "
-                                 f"cannot be used to start one: {exc}") from None
-    console.print(f"[dim]started an embedded sandbox at {info.identity_url}, "
-                  f"{info.population_url}, {info.portal_url}[/]")
+        raise EnvironmentProblem(
+            f"no sandbox answers for {state_dir} and ports 8701–8703 "
+            f"cannot be used to start one: {exc}"
+        ) from None
+    console.print(
+        f"[dim]started an embedded sandbox at {info.identity_url}, "
+        f"{info.population_url}, {info.portal_url}[/]"
+    )
     try:
-        yield SandboxEndpoints(info.identity_url, info.population_url, info.portal_url,
-                               info.admin_token)
+        yield SandboxEndpoints(
+            info.identity_url, info.population_url, info.portal_url, info.admin_token
+        )
     finally:
         sandbox.stop()
 
 
-def run_certify(*, target: str, agency_id: str, out: Path, state_dir: Path, examples: int,
-                sync_timeout_s: float, seed: int) -> int:
+def _probe_target(url: str) -> None:
+    """Fail fast, before any sandbox starts, when nothing answers at the target."""
+    try:
+        httpx.get(url, timeout=5.0)
+    except httpx.HTTPError as exc:
+        reason = "connection refused" if isinstance(exc, httpx.ConnectError) else type(exc).__name__
+        raise TargetUnreachable(
+            f"nothing answers at --target {url} ({reason}); start the "
+            "agency system or correct the URL"
+        ) from None
+
+
+def run_certify(
+    *,
+    target: str,
+    agency_id: str,
+    out: Path,
+    state_dir: Path,
+    examples: int,
+    sync_timeout_s: float,
+    seed: int,
+) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
+    _probe_target(target_url)
     with _sandbox_for(state_dir) as endpoints:
-        settings = RunSettings(target=Target(target_url, agency), sandbox=endpoints,
-                               out_dir=out, seed=seed, examples=examples,
-                               sync_timeout_s=sync_timeout_s)
+        settings = RunSettings(
+            target=Target(target_url, agency),
+            sandbox=endpoints,
+            out_dir=out,
+            seed=seed,
+            examples=examples,
+            sync_timeout_s=sync_timeout_s,
+        )
         run, _ = certify_and_report(settings)
     return EXIT_CODES[run.verdict]

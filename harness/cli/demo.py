@@ -22,10 +22,16 @@ REFERENCE_AGENCY_ID = "000.00.01.H29"
 FAULTY_AGENCY_ID = "000.00.02.H29"
 
 
-def _settings(endpoints: SandboxEndpoints, url: str, agency_id: str, out: Path,
-              examples: int) -> RunSettings:
-    return RunSettings(target=Target(url, agency_id), sandbox=endpoints, out_dir=out,
-                       examples=examples, sync_timeout_s=30.0)
+def _settings(
+    endpoints: SandboxEndpoints, url: str, agency_id: str, out: Path, examples: int
+) -> RunSettings:
+    return RunSettings(
+        target=Target(url, agency_id),
+        sandbox=endpoints,
+        out_dir=out,
+        examples=examples,
+        sync_timeout_s=30.0,
+    )
 
 
 def _fault_caught(run: RunResult, breaks: tuple[str, ...]) -> bool:
@@ -44,21 +50,32 @@ def run_demo(*, out: Path, state_dir: Path, fault: str, examples: int) -> int:
         raise ConfigError(f"--fault: {exc}") from None
     with Sandbox(state_dir) as sandbox:
         info = sandbox.info
-        endpoints = SandboxEndpoints(info.identity_url, info.population_url, info.portal_url,
-                                     info.admin_token)
-        console.print(f"sandbox: identity {info.identity_url} · population "
-                      f"{info.population_url} · portal {info.portal_url}")
-        reference = sandbox.start_agency(issue_credentials(state_dir, REFERENCE_AGENCY_ID),
-                                         behaviour=REFERENCE, name="reference")
-        faulty = sandbox.start_agency(issue_credentials(state_dir, FAULTY_AGENCY_ID),
-                                      behaviour=chosen.behaviour, name=chosen.name)
-        good, _ = certify_and_report(_settings(endpoints, reference.url, REFERENCE_AGENCY_ID,
-                                               out / "reference", examples))
+        endpoints = SandboxEndpoints(
+            info.identity_url, info.population_url, info.portal_url, info.admin_token
+        )
+        console.print(
+            f"sandbox: identity {info.identity_url} · population "
+            f"{info.population_url} · portal {info.portal_url}"
+        )
+        reference = sandbox.start_agency(
+            issue_credentials(state_dir, REFERENCE_AGENCY_ID), behaviour=REFERENCE, name="reference"
+        )
+        faulty = sandbox.start_agency(
+            issue_credentials(state_dir, FAULTY_AGENCY_ID),
+            behaviour=chosen.behaviour,
+            name=chosen.name,
+        )
+        good, _ = certify_and_report(
+            _settings(endpoints, reference.url, REFERENCE_AGENCY_ID, out / "reference", examples)
+        )
         console.print(f"\n[bold]faulty agency[/] {chosen.name}: {chosen.description}")
-        bad, _ = certify_and_report(_settings(endpoints, faulty.url, FAULTY_AGENCY_ID,
-                                              out / chosen.name, examples))
+        bad, _ = certify_and_report(
+            _settings(endpoints, faulty.url, FAULTY_AGENCY_ID, out / chosen.name, examples)
+        )
     as_expected = good.verdict is Outcome.PASS and _fault_caught(bad, chosen.breaks)
-    console.print(f"\n[bold]demo:[/] reference {good.verdict.value}, {chosen.name} "
-                  f"{bad.verdict.value} (expected to violate {', '.join(chosen.breaks)}) — "
-                  + ("[green]as expected[/]" if as_expected else "[red]NOT as expected[/]"))
+    console.print(
+        f"\n[bold]demo:[/] reference {good.verdict.value}, {chosen.name} "
+        f"{bad.verdict.value} (expected to violate {', '.join(chosen.breaks)}) — "
+        + ("[green]as expected[/]" if as_expected else "[red]NOT as expected[/]")
+    )
     return 0 if as_expected else 1

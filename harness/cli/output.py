@@ -15,8 +15,7 @@ from harness.runner import CheckFinished, CheckStarted, Event
 __all__ = ["EXIT_CODES", "print_event", "print_summary"]
 
 EXIT_CODES = {Outcome.PASS: 0, Outcome.FAIL: 1, Outcome.ERROR: 3, Outcome.SKIP: 3}
-_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.ERROR: "yellow",
-          Outcome.SKIP: "dim"}
+_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.ERROR: "yellow", Outcome.SKIP: "dim"}
 
 
 def _badge(outcome: Outcome) -> str:
@@ -27,8 +26,9 @@ def print_event(event: Event) -> None:
     if isinstance(event, CheckFinished):
         result = event.result
         # Summaries can quote the target's answers: escape them before rich renders markup.
-        console.print(f"  {_badge(result.outcome)} {result.check:38} "
-                      f"[dim]{escape(result.summary[:110])}[/]")
+        console.print(
+            f"  {_badge(result.outcome)} {result.check:38} [dim]{escape(result.summary[:110])}[/]"
+        )
     elif isinstance(event, CheckStarted):
         pass
 
@@ -36,12 +36,16 @@ def print_event(event: Event) -> None:
 def print_summary(run: RunResult, files: ReportFiles) -> None:
     console.print()
     for req in run.requirements:
-        console.print(f"  {_badge(req.outcome)} {req.requirement.key:26} "
-                      f"{escape(req.requirement.text['en'][:90])}")
+        console.print(
+            f"  {_badge(req.outcome)} {req.requirement.key:26} "
+            f"{escape(req.requirement.text['en'][:90])}"
+        )
     failed = [r.requirement.key for r in run.requirements if r.outcome is Outcome.FAIL]
-    console.print(f"\n[bold]verdict:[/] {_badge(run.verdict)} for {escape(run.target.agency_id)} "
-                  f"at {escape(run.target.base_url)} in {run.duration_s:.1f} s"
-                  + (f" — violated: {', '.join(failed)}" if failed else ""))
+    console.print(
+        f"\n[bold]verdict:[/] {_badge(run.verdict)} for {escape(run.target.agency_id)} "
+        f"at {escape(run.target.base_url)} in {run.duration_s:.1f} s"
+        + (f" — violated: {', '.join(failed)}" if failed else "")
+    )
     for label, path in (("html", files.html), ("json", files.json), ("junit", files.junit)):
         console.print(f"  {label:5} {_relative(path)}")
 

@@ -27,14 +27,17 @@ def run_sandbox(*, state_dir: Path, population: int, seed: int) -> None:
     try:
         info = sandbox.start()
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot listen on ports 8701–8703 ({exc}); is another "
-                                 "sandbox already running?") from None
-    console.print(f"identity provider    {info.identity_url}  (token: /oauth2/token)\n"
-                  f"population database  {info.population_url}\n"
-                  f"portal               {info.portal_url}\n"
-                  f"admin token          {state_dir / 'admin-token'}\n"
-                  f"issue agency credentials with: lienthong credentials issue "
-                  f"--agency-id ID --state-dir {state_dir}")
+        raise EnvironmentProblem(
+            f"cannot listen on ports 8701–8703 ({exc}); is another sandbox already running?"
+        ) from None
+    console.print(
+        f"identity provider    {info.identity_url}  (token: /oauth2/token)\n"
+        f"population database  {info.population_url}\n"
+        f"portal               {info.portal_url}\n"
+        f"admin token          {state_dir / 'admin-token'}\n"
+        f"issue agency credentials with: lienthong credentials issue "
+        f"--agency-id ID --state-dir {state_dir}"
+    )
     try:
         _wait_forever()
     finally:
@@ -56,11 +59,19 @@ def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path)
     except ValueError as exc:
         raise ConfigError(f"--fault: {exc}") from None
     client_file = state_dir / "credentials" / agency_id / "client.json"
-    credentials = (load_credentials(client_file) if client_file.exists()
-                   else issue_credentials(state_dir, agency_id))
-    config = AgencyConfig(credentials=credentials, idp_url=info["identity_url"],
-                          population_url=info["population_url"], portal_url=info["portal_url"],
-                          db_path=state_dir / "agencies" / f"{agency_id}.db", behaviour=behaviour)
+    credentials = (
+        load_credentials(client_file)
+        if client_file.exists()
+        else issue_credentials(state_dir, agency_id)
+    )
+    config = AgencyConfig(
+        credentials=credentials,
+        idp_url=info["identity_url"],
+        population_url=info["population_url"],
+        portal_url=info["portal_url"],
+        db_path=state_dir / "agencies" / f"{agency_id}.db",
+        behaviour=behaviour,
+    )
     try:
         handle = serve_in_thread("agency", create_app(config), bind_socket("127.0.0.1", port))
     except OSError as exc:

@@ -66,15 +66,25 @@ def _check_dates(body: dict[str, Any]) -> None:
     try:
         parse_dvc(body["NgayNopHoSo"])
     except ValueError:
-        errors.append(FieldError("/NgayNopHoSo", "not a real date-time",
-                                 "yyyyMMddHHmmss in Asia/Ho_Chi_Minh, e.g. 20250115143000"))
+        errors.append(
+            FieldError(
+                "/NgayNopHoSo",
+                "not a real date-time",
+                "yyyyMMddHHmmss in Asia/Ho_Chi_Minh, e.g. 20250115143000",
+            )
+        )
     try:
         datetime.strptime(body["ChuHoSo"]["NgaySinh"], "%Y%m%d")
     except ValueError:
         errors.append(FieldError("/ChuHoSo/NgaySinh", "not a real date", "yyyyMMdd, e.g. 19900131"))
     if errors:
-        raise ProblemError(422, "Invalid request", "Some dates are not real dates.",
-                           errors=tuple(errors), slug="validation")
+        raise ProblemError(
+            422,
+            "Invalid request",
+            "Some dates are not real dates.",
+            errors=tuple(errors),
+            slug="validation",
+        )
 
 
 class AgencyApi:
@@ -85,9 +95,11 @@ class AgencyApi:
         self.store = AgencyStore(config.db_path)
         self.submission = SchemaValidator("agency.yaml", "DossierSubmission")
         self.verifier = TokenVerifier(
-            jwks_url=f"{config.idp_url}/.well-known/jwks.json", issuer=config.idp_url,
+            jwks_url=f"{config.idp_url}/.well-known/jwks.json",
+            issuer=config.idp_url,
             audience=AGENCY_RESOURCE_PREFIX + config.agency_id,
-            enforce_audience=config.behaviour.enforce_token_audience)
+            enforce_audience=config.behaviour.enforce_token_audience,
+        )
         self.processor: Processor | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -100,9 +112,13 @@ class AgencyApi:
         self._check_procedure(body["MaTTHC"])
         dossier, created = self.store.insert_if_new(body)
         if not created and dossier.digest != body_digest(body):
-            raise ProblemError(409, "Conflict", f"Dossier {dossier.code} was already received "
-                               "with different content; use a new MaHoSo for a new dossier.",
-                               errors=(FieldError("/MaHoSo", "already used"),))
+            raise ProblemError(
+                409,
+                "Conflict",
+                f"Dossier {dossier.code} was already received "
+                "with different content; use a new MaHoSo for a new dossier.",
+                errors=(FieldError("/MaHoSo", "already used"),),
+            )
         if created:
             self._start_processing(dossier.code)
         return json_response(dossier.status_view(), status=202 if created else 200)
@@ -112,10 +128,12 @@ class AgencyApi:
         require_scope(claims, "dossier.read")
         code = request.path_params["dossier_code"]
         if not _DOSSIER_CODE.match(code):
-            raise ProblemError(400, "Invalid dossier code", "Dossier codes look like "
-                               "000.00.01.H29-240115-0001.",
-                               errors=(FieldError("dossier_code", "malformed",
-                                                  "<agency id>-<yyMMdd>-<NNNN>"),))
+            raise ProblemError(
+                400,
+                "Invalid dossier code",
+                "Dossier codes look like 000.00.01.H29-240115-0001.",
+                errors=(FieldError("dossier_code", "malformed", "<agency id>-<yyMMdd>-<NNNN>"),),
+            )
         dossier = self.store.get(code)
         if dossier is None:
             raise ProblemError(404, "Not found", f"No dossier {code} was received here.")
@@ -123,10 +141,18 @@ class AgencyApi:
 
     def _check_procedure(self, code: str) -> None:
         if code not in self.config.procedures:
-            raise ProblemError(422, "Procedure not handled", f"This agency handles "
-                               f"{', '.join(self.config.procedures)}, not {code}.",
-                               errors=(FieldError("/MaTTHC", "procedure not handled here",
-                                                  f"use one of {list(self.config.procedures)}"),))
+            raise ProblemError(
+                422,
+                "Procedure not handled",
+                f"This agency handles {', '.join(self.config.procedures)}, not {code}.",
+                errors=(
+                    FieldError(
+                        "/MaTTHC",
+                        "procedure not handled here",
+                        f"use one of {list(self.config.procedures)}",
+                    ),
+                ),
+            )
 
     def _start_processing(self, code: str) -> None:
         if self.processor is None:
@@ -139,12 +165,22 @@ class AgencyApi:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = self.config
         async with httpx.AsyncClient(timeout=config.timeout_s) as http:
-            tokens = TokenClient(token_url=f"{config.idp_url}/oauth2/token",
-                                 client_id=config.credentials.client_id,
-                                 key=config.credentials.private_key, http=http)
-            self.processor = Processor(config.agency_id, self.store, tokens, http,
-                                       config.population_url, config.portal_url,
-                                       config.behaviour, _deadlines())
+            tokens = TokenClient(
+                token_url=f"{config.idp_url}/oauth2/token",
+                client_id=config.credentials.client_id,
+                key=config.credentials.private_key,
+                http=http,
+            )
+            self.processor = Processor(
+                config.agency_id,
+                self.store,
+                tokens,
+                http,
+                config.population_url,
+                config.portal_url,
+                config.behaviour,
+                _deadlines(),
+            )
             yield
             for task in list(self.tasks):
                 task.cancel()
@@ -158,5 +194,4 @@ def create_app(config: AgencyConfig) -> Starlette:
         Route("/dossiers", api.submit, methods=["POST"]),
         Route("/dossiers/{dossier_code}", api.status, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=exception_handlers(),
-                     lifespan=api.lifespan)
+    return Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=api.lifespan)

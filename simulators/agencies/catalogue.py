@@ -34,18 +34,30 @@ class Fault:
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
-        Fault("accepts-wrong-audience",
-              "accepts bearer tokens issued for another agency or service",
-              ("SEC-TOKEN-AUD@1",), Behaviour(enforce_token_audience=False)),
-        Fault("skips-applicant-verification",
-              "accepts dossiers without verifying the applicant at the population database",
-              ("POP-VERIFY-APPLICANT@1",), Behaviour(verify_applicant=False)),
-        Fault("never-syncs-status",
-              "processes dossiers but never syncs their status to the portal",
-              ("SYNC-STATUS-TIMELY@1",), Behaviour(sync_status=False)),
-        Fault("iso-dates-in-sync",
-              "syncs status with ISO 8601 dates instead of yyyyMMddHHmmss",
-              ("SYNC-STATUS-VALID@1",), Behaviour(dvc_date_format=False)),
+        Fault(
+            "accepts-wrong-audience",
+            "accepts bearer tokens issued for another agency or service",
+            ("SEC-TOKEN-AUD@1",),
+            Behaviour(enforce_token_audience=False),
+        ),
+        Fault(
+            "skips-applicant-verification",
+            "accepts dossiers without verifying the applicant at the population database",
+            ("POP-VERIFY-APPLICANT@1",),
+            Behaviour(verify_applicant=False),
+        ),
+        Fault(
+            "never-syncs-status",
+            "processes dossiers but never syncs their status to the portal",
+            ("SYNC-STATUS-TIMELY@1",),
+            Behaviour(sync_status=False),
+        ),
+        Fault(
+            "iso-dates-in-sync",
+            "syncs status with ISO 8601 dates instead of yyyyMMddHHmmss",
+            ("SYNC-STATUS-VALID@1",),
+            Behaviour(dvc_date_format=False),
+        ),
     )
 }
 

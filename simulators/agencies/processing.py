@@ -44,9 +44,12 @@ class Processor:
         if dossier is None:
             return
         try:
-            accepted = await self._applicant_verified(dossier) if (
-                self.behaviour.verify_applicant) else True
-            for status in ((2, 4) if accepted else (3,)):
+            accepted = (
+                await self._applicant_verified(dossier)
+                if (self.behaviour.verify_applicant)
+                else True
+            )
+            for status in (2, 4) if accepted else (3,):
                 self.store.set_status(code, status)
                 await self._sync(dossier, status)
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
@@ -56,28 +59,42 @@ class Processor:
     async def _applicant_verified(self, dossier: Dossier) -> bool:
         applicant = dossier.body["ChuHoSo"]
         born = applicant["NgaySinh"]
-        body = {"pin": applicant["SoDinhDanh"], "full_name": applicant["HoVaTen"],
-                "date_of_birth": f"{born[:4]}-{born[4:6]}-{born[6:]}"}
-        response = await self._call("POST", f"{self.population_url}/v1/citizens/verify",
-                                     POPULATION, "citizen.verify", body)
+        body = {
+            "pin": applicant["SoDinhDanh"],
+            "full_name": applicant["HoVaTen"],
+            "date_of_birth": f"{born[:4]}-{born[4:6]}-{born[6:]}",
+        }
+        response = await self._call(
+            "POST", f"{self.population_url}/v1/citizens/verify", POPULATION, "citizen.verify", body
+        )
         return response.status_code == 200 and response.json().get("result") == "match"
 
     async def _sync(self, dossier: Dossier, status: int) -> None:
         if not self.behaviour.sync_status:
             return
-        response = await self._call("POST", f"{self.portal_url}/v1/status-sync", PORTAL,
-                                    "portal.sync", self._sync_payload(dossier, status))
+        response = await self._call(
+            "POST",
+            f"{self.portal_url}/v1/status-sync",
+            PORTAL,
+            "portal.sync",
+            self._sync_payload(dossier, status),
+        )
         if response.status_code != 200:
-            log.warning("portal refused sync of %s → %s: %s", dossier.code, status,
-                        response.text[:300])
+            log.warning(
+                "portal refused sync of %s → %s: %s", dossier.code, status, response.text[:300]
+            )
 
     def _sync_payload(self, dossier: Dossier, status: int) -> dict[str, Any]:
         received = parse_dvc(dossier.received_at)
         due = add_working_days(received, self.deadline_days.get(dossier.procedure_code, 3))
         payload = {
-            "MaHoSo": dossier.code, "MaTTHC": dossier.procedure_code, "TrangThaiHoSo": status,
-            "NgayTiepNhan": self._date(received), "NgayHenTra": self._date(due),
-            "NgayCapNhat": self._date(now_vn()), "DonViXuLy": self.agency_id,
+            "MaHoSo": dossier.code,
+            "MaTTHC": dossier.procedure_code,
+            "TrangThaiHoSo": status,
+            "NgayTiepNhan": self._date(received),
+            "NgayHenTra": self._date(due),
+            "NgayCapNhat": self._date(now_vn()),
+            "DonViXuLy": self.agency_id,
         }
         if status == 3:
             payload["GhiChu"] = "Thông tin người nộp không khớp CSDLQG về dân cư"
@@ -86,14 +103,16 @@ class Processor:
     def _date(self, moment: datetime) -> str:
         return format_dvc(moment) if self.behaviour.dvc_date_format else moment.isoformat()
 
-    async def _call(self, method: str, url: str, resource: str, scope: str,
-                    body: dict[str, Any]) -> httpx.Response:
+    async def _call(
+        self, method: str, url: str, resource: str, scope: str, body: dict[str, Any]
+    ) -> httpx.Response:
         delay = 0.2
         for attempt in range(1, _ATTEMPTS + 1):
             token = await self.tokens.token(resource, scope)
             try:
                 response = await self.http.request(
-                    method, url, json=body, headers={"Authorization": f"Bearer {token}"})
+                    method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+                )
             except httpx.TransportError:
                 if attempt == _ATTEMPTS:
                     raise

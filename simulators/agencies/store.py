@@ -38,8 +38,12 @@ class Dossier:
     updated_at: str
 
     def status_view(self) -> dict[str, Any]:
-        return {"MaHoSo": self.code, "MaTTHC": self.procedure_code,
-                "TrangThaiHoSo": self.status, "NgayCapNhat": self.updated_at}
+        return {
+            "MaHoSo": self.code,
+            "MaTTHC": self.procedure_code,
+            "TrangThaiHoSo": self.status,
+            "NgayCapNhat": self.updated_at,
+        }
 
 
 def body_digest(body: dict[str, Any]) -> str:
@@ -57,26 +61,43 @@ class AgencyStore:
     def insert_if_new(self, body: dict[str, Any]) -> tuple[Dossier, bool]:
         """Store a new dossier at status 1; return (dossier, created)."""
         now = format_dvc(now_vn())
-        row = (body["MaHoSo"], body["MaTTHC"], 1, body_digest(body),
-               json.dumps(body, ensure_ascii=False), now, now)
+        row = (
+            body["MaHoSo"],
+            body["MaTTHC"],
+            1,
+            body_digest(body),
+            json.dumps(body, ensure_ascii=False),
+            now,
+            now,
+        )
         with self._lock:
             cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO dossiers VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                "INSERT OR IGNORE INTO dossiers VALUES (?, ?, ?, ?, ?, ?, ?)", row
+            )
         found = self.get(body["MaHoSo"])
         assert found is not None
         return found, cursor.rowcount == 1
 
     def set_status(self, code: str, status: int) -> None:
         with self._lock:
-            self._conn.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?",
-                               (status, format_dvc(now_vn()), code))
+            self._conn.execute(
+                "UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?",
+                (status, format_dvc(now_vn()), code),
+            )
 
     def get(self, code: str) -> Dossier | None:
         row = self._conn.execute("SELECT * FROM dossiers WHERE code = ?", (code,)).fetchone()
         if row is None:
             return None
-        return Dossier(row["code"], row["procedure_code"], row["status"], row["digest"],
-                       json.loads(row["body"]), row["received_at"], row["updated_at"])
+        return Dossier(
+            row["code"],
+            row["procedure_code"],
+            row["status"],
+            row["digest"],
+            json.loads(row["body"]),
+            row["received_at"],
+            row["updated_at"],
+        )
 
     def close(self) -> None:
         self._conn.close()

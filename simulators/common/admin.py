@@ -16,6 +16,9 @@ def require_admin(request: Request, admin_token: str) -> None:
     expected = f"Bearer {admin_token}"
     if not hmac.compare_digest(presented.encode(), expected.encode()):
         raise ProblemError(
-            401, "Unauthorized", "Admin operations need 'Authorization: Bearer <sandbox admin token>'.",
-            slug="admin-token", headers={"WWW-Authenticate": 'Bearer realm="sandbox-admin"'},
+            401,
+            "Unauthorized",
+            "Admin operations need 'Authorization: Bearer <sandbox admin token>'.",
+            slug="admin-token",
+            headers={"WWW-Authenticate": 'Bearer realm="sandbox-admin"'},
         )

@@ -16,8 +16,9 @@ MAX_BODY_BYTES = 1_048_576
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
@@ -42,7 +43,8 @@ def _require_media_type(request: Request, expected: str) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != expected:
         raise ProblemError(
-            415, "Unsupported media type",
+            415,
+            "Unsupported media type",
             f"Content-Type is {media_type or 'missing'!r}; send {expected}.",
             errors=(FieldError("Content-Type", "unsupported media type", f"use {expected}"),),
         )
@@ -58,7 +60,9 @@ async def read_json_object(request: Request, max_bytes: int = MAX_BODY_BYTES) ->
         raise ProblemError(400, "Malformed JSON", f"The body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise ProblemError(
-            400, "Malformed JSON", "The body must be a JSON object.",
+            400,
+            "Malformed JSON",
+            "The body must be a JSON object.",
             errors=(FieldError("/", f"got {type(data).__name__}", "send a JSON object {...}"),),
         )
     return data

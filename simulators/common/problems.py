@@ -83,7 +83,7 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     detail = {
-        404: f"No resource at {request.url.path}; see the service's OpenAPI document for its paths.",
+        404: f"No resource at {request.url.path}; see the OpenAPI document for its paths.",
         405: f"{request.method} is not allowed on {request.url.path}.",
     }.get(exc.status_code, str(exc.detail))
     return problem_response(

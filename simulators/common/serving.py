@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.types import ASGIApp
 
 __all__ = ["ServerHandle", "bind_socket", "serve_in_thread"]
 
@@ -35,14 +36,17 @@ class ServerHandle:
         self.sock.close()
 
 
-def serve_in_thread(name: str, app: object, sock: socket.socket,
-                    *, start_timeout_s: float = 10.0) -> ServerHandle:
+def serve_in_thread(
+    name: str, app: ASGIApp, sock: socket.socket, *, start_timeout_s: float = 10.0
+) -> ServerHandle:
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"lienthong-{name}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"lienthong-{name}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + start_timeout_s
     while not server.started:

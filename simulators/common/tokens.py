@@ -25,7 +25,10 @@ _REFETCH_INTERVAL_S = 5.0
 def _unauthorized(description: str) -> ProblemError:
     challenge = f'Bearer error="invalid_token", error_description="{description}"'
     return ProblemError(
-        401, "Unauthorized", description, slug="invalid-token",
+        401,
+        "Unauthorized",
+        description,
+        slug="invalid-token",
         headers={"WWW-Authenticate": challenge},
     )
 
@@ -34,8 +37,14 @@ class TokenVerifier:
     """Verifies `Authorization: Bearer <jwt>` for one audience."""
 
     def __init__(
-        self, *, jwks_url: str, issuer: str, audience: str,
-        leeway_s: int = 30, enforce_audience: bool = True, timeout_s: float = 5.0,
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        leeway_s: int = 30,
+        enforce_audience: bool = True,
+        timeout_s: float = 5.0,
         static_keys: KeySet | None = None,
     ) -> None:
         self.jwks_url = jwks_url
@@ -94,7 +103,8 @@ class TokenVerifier:
                     self._keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, ValueError, JoseError):
                 raise ProblemError(
-                    503, "Identity provider unreachable",
+                    503,
+                    "Identity provider unreachable",
                     "Token keys could not be fetched; try again shortly.",
                     headers={"Retry-After": "5"},
                 ) from None
@@ -121,7 +131,9 @@ def require_scope(claims: dict[str, Any], scope: str) -> None:
     granted = str(claims.get("scope", "")).split()
     if scope not in granted:
         raise ProblemError(
-            403, "Insufficient scope", f"This operation needs the scope {scope!r}.",
+            403,
+            "Insufficient scope",
+            f"This operation needs the scope {scope!r}.",
             slug="insufficient-scope",
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
         )

@@ -35,8 +35,11 @@ class SchemaValidator:
         if errors:
             names = ", ".join(e.field for e in errors)
             raise ProblemError(
-                422, "Invalid request", f"{self.schema_name} has invalid fields: {names}.",
-                errors=errors, slug="validation",
+                422,
+                "Invalid request",
+                f"{self.schema_name} has invalid fields: {names}.",
+                errors=errors,
+                slug="validation",
             )
 
 
@@ -51,7 +54,9 @@ def _field_error(error: ValidationError) -> FieldError:
         missing = str(error.message).split("'")[1] if "'" in error.message else "?"
         return FieldError(_pointer([*path, missing]), "is required", "add this field")
     if error.validator == "additionalProperties":
-        return FieldError(_pointer(path), error.message, "remove fields the contract does not define")
+        return FieldError(
+            _pointer(path), error.message, "remove fields the contract does not define"
+        )
     fix = _fix_hint(error.validator, schema)
     return FieldError(_pointer(path), _short(error.message), fix)
 

@@ -24,7 +24,10 @@ _CLIENT_ALGORITHMS = ["ES256", "EdDSA"]
 def oauth_error(status: int, error: str, description: str) -> ProblemError:
     """A problem+json that also carries the RFC 6749 error code OAuth clients expect."""
     return ProblemError(
-        status, "Token request refused", description, slug=error.replace("_", "-"),
+        status,
+        "Token request refused",
+        description,
+        slug=error.replace("_", "-"),
         extra={"error": error, "error_description": description},
     )
 
@@ -34,13 +37,21 @@ def authenticate_client(assertion: str, *, store: IdentityStore, audiences: set[
     client_id = _unverified_issuer(assertion)
     client = store.get_client(client_id)
     if client is None:
-        raise oauth_error(401, "invalid_client", f"No client {client_id!r} is registered; "
-                          "run `lienthong credentials issue --agency-id ID` first.")
+        raise oauth_error(
+            401,
+            "invalid_client",
+            f"No client {client_id!r} is registered; "
+            "run `lienthong credentials issue --agency-id ID` first.",
+        )
     claims = _verified_claims(assertion, client)
     _check_assertion_claims(claims, client_id, audiences)
     if not store.spend_jti(str(claims["jti"]), float(claims["exp"])):
-        raise oauth_error(401, "invalid_client", "The assertion's jti was already used; "
-                          "sign a fresh assertion with a new jti for every token request.")
+        raise oauth_error(
+            401,
+            "invalid_client",
+            "The assertion's jti was already used; "
+            "sign a fresh assertion with a new jti for every token request.",
+        )
     return client
 
 
@@ -48,7 +59,9 @@ def _unverified_issuer(assertion: str) -> str:
     try:
         payload = json.loads(jws.extract_compact(assertion.encode()).payload)
     except (ValueError, JoseError, UnicodeDecodeError):
-        raise oauth_error(400, "invalid_request", "client_assertion is not a compact JWS.") from None
+        raise oauth_error(
+            400, "invalid_request", "client_assertion is not a compact JWS."
+        ) from None
     issuer = payload.get("iss") if isinstance(payload, dict) else None
     if not isinstance(issuer, str) or not issuer:
         raise oauth_error(400, "invalid_request", "The assertion must carry iss = your client id.")
@@ -59,11 +72,15 @@ def _verified_claims(assertion: str, client: Client) -> dict[str, Any]:
     key: ECKey | OKPKey
     try:
         key = (OKPKey if client.public_jwk.get("kty") == "OKP" else ECKey).import_key(
-            client.public_jwk)
+            client.public_jwk
+        )
         decoded = jwt.decode(assertion, key, algorithms=_CLIENT_ALGORITHMS)
     except (ValueError, JoseError):
-        raise oauth_error(401, "invalid_client", "The assertion's signature does not verify "
-                          "with the key registered for this client.") from None
+        raise oauth_error(
+            401,
+            "invalid_client",
+            "The assertion's signature does not verify with the key registered for this client.",
+        ) from None
     return dict(decoded.claims)
 
 
@@ -84,5 +101,9 @@ def _check_assertion_claims(claims: dict[str, Any], client_id: str, audiences: s
     if exp + _CLOCK_SKEW_S < now:
         raise oauth_error(401, "invalid_client", "The client assertion has expired.")
     if exp > now + MAX_ASSERTION_LIFETIME_S + _CLOCK_SKEW_S:
-        raise oauth_error(401, "invalid_client", "The client assertion lives too long; "
-                          f"keep exp within {MAX_ASSERTION_LIFETIME_S} s of now.")
+        raise oauth_error(
+            401,
+            "invalid_client",
+            "The client assertion lives too long; "
+            f"keep exp within {MAX_ASSERTION_LIFETIME_S} s of now.",
+        )

@@ -24,8 +24,13 @@ from simulators.identity.keys import generate_ec_key
 from simulators.identity.resources import DEFAULT_AGENCY_SCOPES
 from simulators.identity.store import Client, IdentityStore
 
-__all__ = ["AGENCY_ID_PATTERN", "ClientCredentials", "identity_db_path", "issue_credentials",
-           "load_credentials"]
+__all__ = [
+    "AGENCY_ID_PATTERN",
+    "ClientCredentials",
+    "identity_db_path",
+    "issue_credentials",
+    "load_credentials",
+]
 
 # The prefix of a dossier code: digits, capitals and dots, e.g. 000.00.01.H29.
 AGENCY_ID_PATTERN = re.compile(r"^[0-9A-Z.]{3,30}$")
@@ -50,23 +55,31 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def issue_credentials(state_dir: Path, agency_id: str,
-                      scopes: Iterable[str] = DEFAULT_AGENCY_SCOPES) -> ClientCredentials:
+def issue_credentials(
+    state_dir: Path, agency_id: str, scopes: Iterable[str] = DEFAULT_AGENCY_SCOPES
+) -> ClientCredentials:
     if not AGENCY_ID_PATTERN.match(agency_id):
-        raise ValueError(f"agency id {agency_id!r} is not of the form 000.00.01.H29 "
-                         "(3–30 digits, capital letters and dots)")
+        raise ValueError(
+            f"agency id {agency_id!r} is not of the form 000.00.01.H29 "
+            "(3–30 digits, capital letters and dots)"
+        )
     key = generate_ec_key()
     directory = state_dir / "credentials" / agency_id
     directory.mkdir(parents=True, exist_ok=True)
     scope_list = tuple(sorted(set(scopes)))
-    document: dict[str, Any] = {"client_id": agency_id, "agency_id": agency_id,
-                                "scopes": list(scope_list), "private_jwk": key.as_dict(private=True)}
+    document: dict[str, Any] = {
+        "client_id": agency_id,
+        "agency_id": agency_id,
+        "scopes": list(scope_list),
+        "private_jwk": key.as_dict(private=True),
+    }
     _write_private(directory / "client.json", json.dumps(document, indent=2))
     _write_private(directory / "private-key.pem", _pem(key))
     store = IdentityStore(identity_db_path(state_dir))
     try:
-        store.register_client(Client(agency_id, agency_id, key.as_dict(private=False),
-                                     frozenset(scope_list)))
+        store.register_client(
+            Client(agency_id, agency_id, key.as_dict(private=False), frozenset(scope_list))
+        )
     finally:
         store.close()
     return ClientCredentials(agency_id, agency_id, scope_list, key, directory)
@@ -75,15 +88,18 @@ def issue_credentials(state_dir: Path, agency_id: str,
 def _pem(key: ECKey) -> str:
     raw = key.private_key
     assert raw is not None
-    return raw.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return raw.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def load_credentials(path: Path) -> ClientCredentials:
     """Read a ``client.json`` written by :func:`issue_credentials`."""
     document = json.loads(path.read_text(encoding="utf-8"))
     return ClientCredentials(
-        client_id=document["client_id"], agency_id=document["agency_id"],
-        scopes=tuple(document["scopes"]), private_key=ECKey.import_key(document["private_jwk"]),
+        client_id=document["client_id"],
+        agency_id=document["agency_id"],
+        scopes=tuple(document["scopes"]),
+        private_key=ECKey.import_key(document["private_jwk"]),
         directory=path.parent,
     )

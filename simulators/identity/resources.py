@@ -9,9 +9,14 @@ PORTAL = "urn:lienthong:portal"
 AGENCY_RESOURCE_PREFIX = "urn:lienthong:agency:"
 
 _SCOPES: dict[str, frozenset[str]] = {
-    POPULATION: frozenset({
-        "citizen.verify", "citizen.read.identity", "citizen.read.residence", "citizen.read.family",
-    }),
+    POPULATION: frozenset(
+        {
+            "citizen.verify",
+            "citizen.read.identity",
+            "citizen.read.residence",
+            "citizen.read.family",
+        }
+    ),
     PORTAL: frozenset({"portal.sync"}),
 }
 _AGENCY_SCOPES = frozenset({"dossier.submit", "dossier.read"})

@@ -44,8 +44,13 @@ class IdentityStore:
 
     def register_client(self, client: Client) -> None:
         """Add or replace a client: re-issuing credentials rotates the key."""
-        row = (client.client_id, client.agency_id, json.dumps(client.public_jwk),
-               " ".join(sorted(client.scopes)), time.time())
+        row = (
+            client.client_id,
+            client.agency_id,
+            json.dumps(client.public_jwk),
+            " ".join(sorted(client.scopes)),
+            time.time(),
+        )
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?, ?)", row)
 
@@ -56,15 +61,20 @@ class IdentityStore:
         ).fetchone()
         if row is None:
             return None
-        return Client(row["client_id"], row["agency_id"], json.loads(row["public_jwk"]),
-                      frozenset(row["scopes"].split()))
+        return Client(
+            row["client_id"],
+            row["agency_id"],
+            json.loads(row["public_jwk"]),
+            frozenset(row["scopes"].split()),
+        )
 
     def spend_jti(self, jti: str, expires_at: float) -> bool:
         """Record an assertion ID; False when it was already used (a replay)."""
         with self._lock:
             self._conn.execute("DELETE FROM spent_jti WHERE expires_at < ?", (time.time(),))
             cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO spent_jti VALUES (?, ?)", (jti, expires_at))
+                "INSERT OR IGNORE INTO spent_jti VALUES (?, ?)", (jti, expires_at)
+            )
             return cursor.rowcount == 1
 
     def close(self) -> None:

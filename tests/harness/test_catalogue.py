@@ -1,0 +1,65 @@
+"""The harness's own trustworthiness: the reference agency passes everything, and every
+fault of the catalogue fails exactly the requirement(s) it was built to break."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.context import RunSettings, SandboxEndpoints
+from harness.outcomes import Outcome
+from harness.records import RunResult, Target
+from harness.runner import certify
+from simulators.agencies.catalogue import FAULTS, REFERENCE, Behaviour
+from simulators.identity.credentials import issue_credentials
+from simulators.sandbox import Sandbox
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), population_size=300) as running:
+        yield running
+
+
+def _certify(sandbox: Sandbox, tmp_path: Path, agency_id: str, behaviour: Behaviour) -> RunResult:
+    agency = sandbox.start_agency(
+        issue_credentials(sandbox.state_dir, agency_id), behaviour=behaviour, name=agency_id
+    )
+    info = sandbox.info
+    settings = RunSettings(
+        target=Target(agency.url, agency_id),
+        sandbox=SandboxEndpoints(
+            info.identity_url, info.population_url, info.portal_url, info.admin_token
+        ),
+        out_dir=tmp_path,
+        examples=5,
+        sync_timeout_s=4.0,
+    )
+    return certify(settings)
+
+
+def _failed(run: RunResult) -> set[str]:
+    return {r.requirement.key for r in run.requirements if r.outcome is Outcome.FAIL}
+
+
+def test_the_reference_agency_passes_every_requirement(sandbox: Sandbox, tmp_path: Path) -> None:
+    run = _certify(sandbox, tmp_path, "000.00.10.H29", REFERENCE)
+    assert run.verdict is Outcome.PASS
+    assert {r.outcome for r in run.requirements} == {Outcome.PASS}
+    assert (tmp_path / "results.json").exists() and (tmp_path / "evidence.jsonl").exists()
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_each_fault_fails_exactly_its_intended_requirements(
+    sandbox: Sandbox, tmp_path: Path, name: str
+) -> None:
+    fault = FAULTS[name]
+    agency_id = f"000.00.{20 + sorted(FAULTS).index(name)}.H29"
+    run = _certify(sandbox, tmp_path, agency_id, fault.behaviour)
+    assert run.verdict is Outcome.FAIL
+    assert _failed(run) == set(fault.breaks)
+    assert not [r for r in run.requirements if r.outcome is Outcome.ERROR]
