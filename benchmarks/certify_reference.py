@@ -1,0 +1,79 @@
+"""How long one certification of the reference agency takes, end to end, in-process.
+
+Prints the median and spread over several runs (the machines are noisy), with the share
+spent in contract fuzzing, token checks and the dossier journey.
+
+    python benchmarks/certify_reference.py [--runs 5] [--examples 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from harness.context import RunSettings, SandboxEndpoints
+from harness.records import Target
+from harness.runner import certify
+from simulators.identity.credentials import issue_credentials
+from simulators.sandbox import Sandbox
+
+_GROUPS = {
+    "contract": ("no_server_errors", "contract_conformance", "invalid_data_rejected"),
+    "tokens": (
+        "token_required",
+        "token_expiry_enforced",
+        "token_audience_enforced",
+        "token_signature_verified",
+    ),
+}
+
+
+def _group(check: str) -> str:
+    return next((g for g, names in _GROUPS.items() if check in names), "journey")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--examples", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state") as sandbox:
+        info = sandbox.info
+        endpoints = SandboxEndpoints(
+            info.identity_url, info.population_url, info.portal_url, info.admin_token
+        )
+        agency = sandbox.start_agency(issue_credentials(sandbox.state_dir, "000.00.01.H29"))
+        totals: list[float] = []
+        parts: dict[str, list[float]] = defaultdict(list)
+        for run in range(args.runs):
+            settings = RunSettings(
+                target=Target(agency.url, "000.00.01.H29"),
+                sandbox=endpoints,
+                out_dir=Path(tmp) / f"run{run}",
+                examples=args.examples,
+                seed=run,
+            )
+            started = time.perf_counter()
+            result = certify(settings)
+            totals.append(time.perf_counter() - started)
+            assert result.verdict.value == "pass", result.verdict
+            spent: dict[str, float] = defaultdict(float)
+            for check in result.checks:
+                spent[_group(check.check)] += check.duration_s
+            for group, seconds in spent.items():
+                parts[group].append(seconds)
+    print(f"certify reference agency, {args.examples} examples/operation/mode, {args.runs} runs")
+    print(
+        f"  total   median {statistics.median(totals):6.2f} s   "
+        f"min {min(totals):6.2f} s   max {max(totals):6.2f} s"
+    )
+    for group, values in sorted(parts.items()):
+        print(f"  {group:9}median {statistics.median(values):6.2f} s")
+
+
+if __name__ == "__main__":
+    main()
