@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -103,5 +102,5 @@ def _forged_token(ctx: CheckContext) -> str:
         "jti": uuid.uuid4().hex,
         "scope": "dossier.submit dossier.read",
     }
-    forger: Callable[[], ECKey] = lambda: ECKey.generate_key("P-256")  # noqa: E731
-    return jwt.encode({"alg": "ES256", "kid": keys[0]["kid"], "typ": "at+jwt"}, claims, forger())
+    rogue_key = ECKey.generate_key("P-256")  # never published by the identity provider
+    return jwt.encode({"alg": "ES256", "kid": keys[0]["kid"], "typ": "at+jwt"}, claims, rogue_key)

@@ -34,7 +34,7 @@ def check_target_url(url: str) -> str:
 def check_agency_id(agency_id: str) -> str:
     from simulators.identity.credentials import AGENCY_ID_PATTERN
 
-    if not AGENCY_ID_PATTERN.match(agency_id):
+    if not AGENCY_ID_PATTERN.fullmatch(agency_id):
         raise ConfigError(
             f"--agency-id {agency_id!r} is not an agency ID; use the form "
             "000.00.01.H29 (digits, capital letters and dots)"

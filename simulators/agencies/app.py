@@ -127,7 +127,7 @@ class AgencyApi:
         claims = await self.verifier.verify(request.headers.get("authorization"))
         require_scope(claims, "dossier.read")
         code = request.path_params["dossier_code"]
-        if not _DOSSIER_CODE.match(code):
+        if not _DOSSIER_CODE.fullmatch(code):
             raise ProblemError(
                 400,
                 "Invalid dossier code",

@@ -44,19 +44,23 @@ class Processor:
         if dossier is None:
             return
         try:
-            accepted = (
-                await self._applicant_verified(dossier)
-                if (self.behaviour.verify_applicant)
-                else True
+            verdict = (
+                await self._verification(dossier) if self.behaviour.verify_applicant else "match"
             )
-            for status in (2, 4) if accepted else (3,):
+            if verdict is None:
+                # The population database could not answer: refusing the citizen for our
+                # outage would be wrong, so the dossier stays received (status 1).
+                log.warning("verification of %s unavailable; dossier left pending", code)
+                return
+            for status in (2, 4) if verdict == "match" else (3,):
                 self.store.set_status(code, status)
                 await self._sync(dossier, status)
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
             # The dossier stays at its last status; a real system would park it for retry.
             log.warning("processing of %s stopped: %s", code, exc)
 
-    async def _applicant_verified(self, dossier: Dossier) -> bool:
+    async def _verification(self, dossier: Dossier) -> str | None:
+        """ "match", "mismatch" or "not_found"; None when the database gave no answer."""
         applicant = dossier.body["ChuHoSo"]
         born = applicant["NgaySinh"]
         body = {
@@ -67,7 +71,12 @@ class Processor:
         response = await self._call(
             "POST", f"{self.population_url}/v1/citizens/verify", POPULATION, "citizen.verify", body
         )
-        return response.status_code == 200 and response.json().get("result") == "match"
+        if response.status_code == 422:
+            return "mismatch"  # e.g. a PIN the database says cannot exist
+        if response.status_code != 200:
+            return None
+        result = response.json().get("result")
+        return str(result) if result in ("match", "mismatch", "not_found") else None
 
     async def _sync(self, dossier: Dossier, status: int) -> None:
         if not self.behaviour.sync_status:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from simulators.common.problems import ProblemError
@@ -60,26 +60,27 @@ class TokenVerifier:
         self._fetched_at = 0.0
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
+        """The token's claims, or a 401 problem saying what is wrong with it."""
         token = _bearer(authorization)
-        keys = await self._keyset(refresh=False)
         try:
-            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
-        except (ValueError, JoseError) as exc:
-            stale = time.monotonic() - self._fetched_at > _REFETCH_INTERVAL_S
-            if "kid" in str(exc).lower() and stale and not self._static:
-                return await self._verify_after_refresh(token)
-            raise _unauthorized("the token's signature does not verify") from None
-        self._check_claims(decoded.claims)
-        return dict(decoded.claims)
+            claims = self._decode(token, await self._keyset(refresh=False))
+        except InvalidKeyIdError:
+            # An unknown kid may mean the IdP rotated its key: refetch, at most every 5 s.
+            if self._static or time.monotonic() - self._fetched_at < _REFETCH_INTERVAL_S:
+                raise _unauthorized("the token's signature does not verify") from None
+            claims = self._decode(token, await self._keyset(refresh=True), retrying=True)
+        self._check_claims(claims)
+        return claims
 
-    async def _verify_after_refresh(self, token: str) -> dict[str, Any]:
-        keys = await self._keyset(refresh=True)
+    def _decode(self, token: str, keys: KeySet, *, retrying: bool = False) -> dict[str, Any]:
         try:
-            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
+            return dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
+        except InvalidKeyIdError:
+            if retrying:
+                raise _unauthorized("the token's signature does not verify") from None
+            raise
         except (ValueError, JoseError):
             raise _unauthorized("the token's signature does not verify") from None
-        self._check_claims(decoded.claims)
-        return dict(decoded.claims)
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = time.time()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
 from simulators.common.problems import FieldError, ProblemError
@@ -22,7 +25,7 @@ class SchemaValidator:
         components = load_yaml_spec(spec_file)["components"]
         root = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
         Draft202012Validator.check_schema(root)
-        self._validator = Draft202012Validator(root, format_checker=FormatChecker())
+        self._validator = _EcmaValidator(root, format_checker=FormatChecker())
         self.schema_name = schema_name
 
     def errors(self, instance: Any) -> tuple[FieldError, ...]:
@@ -41,6 +44,21 @@ class SchemaValidator:
                 errors=errors,
                 slug="validation",
             )
+
+
+@cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    # ECMA-262, which JSON Schema patterns follow, lets `$` match only at the very end;
+    # Python's `$` also matches before a final newline ("001090000001\n" would pass).
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if isinstance(instance, str) and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_EcmaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 def _pointer(parts: Any) -> str:

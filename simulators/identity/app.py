@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from simulators.common.admin import require_admin
 from simulators.common.http import json_response, read_form, read_json_object
-from simulators.common.problems import exception_handlers
+from simulators.common.problems import ProblemError, exception_handlers
 from simulators.common.validation import SchemaValidator
 from simulators.identity.assertions import ASSERTION_TYPE, authenticate_client, oauth_error
 from simulators.identity.resources import scopes_for
@@ -92,6 +92,14 @@ def _granted_scope(client: Client, resource: str, requested: str | None) -> str:
     return " ".join(sorted(wanted))
 
 
+async def _oauth_form(request: Request) -> dict[str, str]:
+    """The form body; its errors carry the RFC 6749 `error` member OAuth clients read."""
+    try:
+        return await read_form(request)
+    except ProblemError as exc:
+        raise oauth_error(exc.status, "invalid_request", exc.detail) from None
+
+
 def create_app(
     *,
     store: IdentityStore,
@@ -106,7 +114,7 @@ def create_app(
     mint_request = SchemaValidator("identity.yaml", "MintRequest")
 
     async def token(request: Request) -> Response:
-        form = await read_form(request)
+        form = await _oauth_form(request)
         if form.get("grant_type") != "client_credentials":
             raise oauth_error(
                 400, "unsupported_grant_type", "grant_type must be client_credentials."

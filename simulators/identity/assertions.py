@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -84,14 +85,22 @@ def _verified_claims(assertion: str, client: Client) -> dict[str, Any]:
     return dict(decoded.claims)
 
 
+def _finite_number(value: Any) -> bool:
+    # JSON readers accept NaN and Infinity; neither is a moment in time.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_assertion_claims(claims: dict[str, Any], client_id: str, audiences: set[str]) -> None:
     now = time.time()
     aud = claims.get("aud")
     aud_values = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
     problems = [
         (claims.get("sub") != client_id, "sub must equal iss (your client id)"),
-        (not aud_values & audiences, f"aud must be the token endpoint URL ({min(audiences)})"),
-        (not isinstance(claims.get("exp"), int | float), "exp is required"),
+        (
+            not aud_values & audiences,
+            f"aud must be the token endpoint URL ({max(audiences, key=len)})",
+        ),
+        (not _finite_number(claims.get("exp")), "exp is required, as a number of seconds"),
         (not isinstance(claims.get("jti"), str) or not claims.get("jti"), "jti is required"),
     ]
     for failed, message in problems:

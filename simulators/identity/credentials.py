@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # The prefix of a dossier code: digits, capitals and dots, e.g. 000.00.01.H29.
-AGENCY_ID_PATTERN = re.compile(r"^[0-9A-Z.]{3,30}$")
+AGENCY_ID_PATTERN = re.compile(r"[0-9A-Z.]{3,30}")  # use with fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,7 @@ def identity_db_path(state_dir: Path) -> Path:
 
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only when it creates the file
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -58,7 +59,7 @@ def _write_private(path: Path, text: str) -> None:
 def issue_credentials(
     state_dir: Path, agency_id: str, scopes: Iterable[str] = DEFAULT_AGENCY_SCOPES
 ) -> ClientCredentials:
-    if not AGENCY_ID_PATTERN.match(agency_id):
+    if not AGENCY_ID_PATTERN.fullmatch(agency_id):
         raise ValueError(
             f"agency id {agency_id!r} is not of the form 000.00.01.H29 "
             "(3–30 digits, capital letters and dots)"
