@@ -17,9 +17,10 @@ _VN = timezone(timedelta(hours=7))
 
 
 def _codes(ctx: CheckContext) -> Iterator[str]:
-    # The day part is fixed and the serial starts at a seeded random point, so two runs
-    # against one agency rarely reuse a code, and one run never does.
-    start = random.Random(ctx.settings.seed ^ random.getrandbits(32)).randrange(0, 9000)
+    # Codes must be new to the agency, which keeps dossiers across runs: the serial starts
+    # at a random point (not the seed), so repeated runs on one day rarely meet; within a
+    # run codes never repeat.
+    start = random.SystemRandom().randrange(10000)
     prefix = f"{ctx.target.agency_id}-{_today()}"
     return (f"{prefix}-{(start + n) % 10000:04d}" for n in itertools.count())
 

@@ -10,7 +10,7 @@ from harness.cli.app import console
 from harness.outcomes import Outcome
 from harness.records import RunResult
 from harness.reporting import ReportFiles
-from harness.runner import CheckFinished, CheckStarted, Event
+from harness.runner import CheckFinished, Event
 
 __all__ = ["EXIT_CODES", "print_event", "print_summary"]
 
@@ -29,8 +29,6 @@ def print_event(event: Event) -> None:
         console.print(
             f"  {_badge(result.outcome)} {result.check:38} [dim]{escape(result.summary[:110])}[/]"
         )
-    elif isinstance(event, CheckStarted):
-        pass
 
 
 def print_summary(run: RunResult, files: ReportFiles) -> None:
