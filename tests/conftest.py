@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,3 +62,37 @@ def verifier_for(signing_key: ECKey) -> Callable[[str], TokenVerifier]:
         )
 
     return build
+
+
+# PostgreSQL for the tests that run on both stores: LIENTHONG_TEST_PG overrides the URL;
+# where no server answers, those tests skip and say why.
+PG_URL = os.environ.get("LIENTHONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=2).close()
+    except Exception as exc:  # any failure means: skip, with the reason
+        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a private schema in PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    reason = _postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
