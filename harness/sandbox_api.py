@@ -31,14 +31,17 @@ def mint_token(
     scope: str = _AGENCY_SCOPES,
     lifetime_s: int = 3600,
     issued_offset_s: int = 0,
+    issuer: str | None = None,
 ) -> str:
-    body = {
+    body: dict[str, Any] = {
         "audience": audience,
         "scope": scope,
         "lifetime_s": lifetime_s,
         "issued_offset_s": issued_offset_s,
         "subject": "lienthong-portal",
     }
+    if issuer:
+        body["issuer"] = issuer
     reply = ctx.request(
         "POST",
         f"{ctx.sandbox.identity_url}/admin/tokens",

@@ -3,7 +3,16 @@ it verifies. Importing this package registers them all."""
 
 from __future__ import annotations
 
-from harness.checks import contract, journey, tokens
+from harness.checks import contract, disclosure, idempotency, journey, tokens
 from harness.checks.registry import CheckSpec, check, registered_checks
 
-__all__ = ["CheckSpec", "check", "contract", "journey", "registered_checks", "tokens"]
+__all__ = [
+    "CheckSpec",
+    "check",
+    "contract",
+    "disclosure",
+    "idempotency",
+    "journey",
+    "registered_checks",
+    "tokens",
+]

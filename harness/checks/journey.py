@@ -19,7 +19,14 @@ from harness.records import Finding
 from harness.samples import dossier_for
 from harness.sandbox_api import agency_token, audit_entries, sample_citizens, sync_records
 
-__all__ = ["applicant_verified_before_acceptance", "status_sync_timeliness", "status_sync_validity"]
+__all__ = [
+    "Journey",
+    "applicant_verified_before_acceptance",
+    "follow",
+    "status_of",
+    "status_sync_timeliness",
+    "status_sync_validity",
+]
 
 _POLL_INTERVAL_S = 0.25
 _SETTLED = frozenset({3, 4, 5, 6, 7, 8, 9, 10})  # past reception: the agency has decided
@@ -45,7 +52,7 @@ class Journey:
     @property
     def latest_synced_status(self) -> int | None:
         accepted = self.accepted_syncs
-        return _status_of(accepted[-1]) if accepted else None
+        return status_of(accepted[-1]) if accepted else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +63,7 @@ class Journeys:
     audit_evidence: str
 
 
-def _status_of(record: dict[str, Any]) -> int | None:
+def status_of(record: dict[str, Any]) -> int | None:
     value = record.get("payload", {}).get("TrangThaiHoSo")
     return value if isinstance(value, int) else None
 
@@ -70,7 +77,8 @@ def _agency_status(ctx: CheckContext, code: str, token: str) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, Any]) -> Journey:
+def follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, Any]) -> Journey:
+    """Submit `dossier` and watch it until its current status has reached the portal."""
     token = agency_token(ctx)
     submitted = ctx.request(
         "POST",
@@ -90,7 +98,7 @@ def _follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, 
         status = _agency_status(ctx, code, token)
         syncs = tuple(sync_records(ctx, code))
         # Refused syncs count as arrived here: validity is judged by its own check.
-        synced = [_status_of(s) for s in syncs]
+        synced = [status_of(s) for s in syncs]
         if status in _SETTLED and synced and synced[-1] == status:
             break
         if time.monotonic() >= deadline:
@@ -111,9 +119,9 @@ def _follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, 
 
 def _run_journeys(ctx: CheckContext) -> Journeys:
     citizen = sample_citizens(ctx, 1)[0]
-    genuine = _follow(ctx, "genuine applicant", citizen["pin"], dossier_for(ctx, citizen))
+    genuine = follow(ctx, "genuine applicant", citizen["pin"], dossier_for(ctx, citizen))
     impostor_name = "Trần Thị Mạo Danh"
-    impostor = _follow(
+    impostor = follow(
         ctx,
         "mismatched applicant",
         citizen["pin"],
@@ -132,7 +140,7 @@ def journeys(ctx: CheckContext) -> Journeys:
 
 def _first_sync_at(journey: Journey, status: int) -> datetime | None:
     for record in journey.syncs:
-        if _status_of(record) == status:
+        if status_of(record) == status:
             return datetime.fromisoformat(str(record["received_at"]))
     return None
 
@@ -196,19 +204,19 @@ def status_sync_timeliness(ctx: CheckContext) -> str:
         Finding(
             f"The {j.label}'s dossier status did not reach the portal in time",
             observed=f"agency status {j.agency_status}; statuses at the portal: "
-            f"{[_status_of(s) for s in j.syncs] or 'none'} after {j.waited_s:.1f} s",
+            f"{[status_of(s) for s in j.syncs] or 'none'} after {j.waited_s:.1f} s",
             expected=f"the agency's current status (past 1) synced within {limit:g} s",
             exchange_ids=j.evidence_ids,
         )
         for j in (seen.genuine, seen.impostor)
         if j.agency_status not in _SETTLED | {2}
-        or not any(_status_of(s) == j.agency_status for s in j.syncs)
+        or not any(status_of(s) == j.agency_status for s in j.syncs)
     ]
     if findings:
         raise Failure(*findings)
     return (
-        f"statuses {[_status_of(s) for s in seen.genuine.syncs]} and "
-        f"{[_status_of(s) for s in seen.impostor.syncs]} reached the portal within {limit:g} s"
+        f"statuses {[status_of(s) for s in seen.genuine.syncs]} and "
+        f"{[status_of(s) for s in seen.impostor.syncs]} reached the portal within {limit:g} s"
     )
 
 

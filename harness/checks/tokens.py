@@ -6,6 +6,8 @@ expects 401 from each (RFC 6750 §3.1: invalid_token).
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 
@@ -18,6 +20,7 @@ from harness.errors import EnvironmentProblem, Failure
 from harness.records import Finding
 from harness.samples import probe_dossier
 from harness.sandbox_api import mint_token
+from harness.transport import Reply
 
 __all__ = [
     "token_audience_enforced",
@@ -27,33 +30,43 @@ __all__ = [
 ]
 
 
-def _probe(ctx: CheckContext, authorization: str | None, defect: str) -> str:
-    """Send both operations with the given Authorization header; fail unless both are 401."""
-    headers = {"Authorization": authorization} if authorization else {}
+def _both_operations(
+    ctx: CheckContext, post_headers: dict[str, str], get_headers: dict[str, str]
+) -> list[tuple[str, Reply]]:
     dossier = probe_dossier(ctx)
-    replies = [
+    code = dossier["MaHoSo"]
+    return [
         (
             "POST /dossiers",
-            ctx.request("POST", ctx.target_url("/dossiers"), json=dossier, headers=headers),
+            ctx.request("POST", ctx.target_url("/dossiers"), json=dossier, headers=post_headers),
         ),
         (
             "GET /dossiers/{code}",
-            ctx.request("GET", ctx.target_url(f"/dossiers/{dossier['MaHoSo']}"), headers=headers),
+            ctx.request("GET", ctx.target_url(f"/dossiers/{code}"), headers=get_headers),
         ),
     ]
+
+
+def _expect(replies: list[tuple[str, Reply]], status: int, defect: str, meaning: str) -> str:
     findings = tuple(
         Finding(
             title=f"{operation} accepted a request with {defect}",
             observed=f"HTTP {reply.status}",
-            expected="HTTP 401 (invalid_token)",
+            expected=f"HTTP {status} ({meaning})",
             exchange_ids=(reply.exchange_id,),
         )
         for operation, reply in replies
-        if reply.status != 401
+        if reply.status != status
     )
     if findings:
         raise Failure(*findings)
-    return f"both operations answered 401 to {defect}"
+    return f"both operations answered {status} to {defect}"
+
+
+def _probe(ctx: CheckContext, authorization: str | None, defect: str) -> str:
+    """Send both operations with the given Authorization header; fail unless both are 401."""
+    headers = {"Authorization": authorization} if authorization else {}
+    return _expect(_both_operations(ctx, headers, headers), 401, defect, "invalid_token")
 
 
 @check("SEC-TOKEN-MISSING@1")
@@ -90,8 +103,15 @@ def _forged_token(ctx: CheckContext) -> str:
     keys = (reply.json() or {}).get("keys") if reply.status == 200 else None
     if not keys:
         raise EnvironmentProblem("the sandbox identity provider published no keys")
+    rogue_key = ECKey.generate_key("P-256")  # never published by the identity provider
+    header = {"alg": "ES256", "kid": keys[0]["kid"], "typ": "at+jwt"}
+    return jwt.encode(header, _claims(ctx), rogue_key)
+
+
+def _claims(ctx: CheckContext) -> dict[str, object]:
+    """The claims a genuine token for the target would carry."""
     now = int(time.time())
-    claims = {
+    return {
         "iss": ctx.sandbox.identity_url,
         "sub": "lienthong-portal",
         "client_id": "lienthong-portal",
@@ -102,5 +122,41 @@ def _forged_token(ctx: CheckContext) -> str:
         "jti": uuid.uuid4().hex,
         "scope": "dossier.submit dossier.read",
     }
-    rogue_key = ECKey.generate_key("P-256")  # never published by the identity provider
-    return jwt.encode({"alg": "ES256", "kid": keys[0]["kid"], "typ": "at+jwt"}, claims, rogue_key)
+
+
+@check("SEC-TOKEN-NOT-YET-VALID@1")
+def token_not_before_enforced(ctx: CheckContext) -> str:
+    """Tokens that become valid only in 15 minutes are refused."""
+    token = mint_token(ctx, audience=ctx.settings.agency_audience, issued_offset_s=900)
+    return _probe(ctx, f"Bearer {token}", "a token valid only from 15 minutes ahead")
+
+
+@check("SEC-TOKEN-ISSUER@1")
+def token_issuer_enforced(ctx: CheckContext) -> str:
+    """Tokens naming an issuer other than the identity provider are refused."""
+    token = mint_token(ctx, audience=ctx.settings.agency_audience, issuer="https://issuer.invalid")
+    return _probe(ctx, f"Bearer {token}", "a token whose iss is https://issuer.invalid")
+
+
+@check("SEC-TOKEN-ALG-NONE@1")
+def unsigned_token_refused(ctx: CheckContext) -> str:
+    """Unsigned tokens (`alg: none`) are refused, however valid their claims look."""
+    token = f"{_b64({'alg': 'none', 'typ': 'at+jwt'})}.{_b64(_claims(ctx))}."
+    return _probe(ctx, f"Bearer {token}", "an unsigned token (alg: none)")
+
+
+@check("SEC-TOKEN-SCOPE@1")
+def token_scope_enforced(ctx: CheckContext) -> str:
+    """A token is used only for what its scope allows: read cannot submit, submit cannot read."""
+    audience = ctx.settings.agency_audience
+    read_only = mint_token(ctx, audience=audience, scope="dossier.read")
+    submit_only = mint_token(ctx, audience=audience, scope="dossier.submit")
+    replies = _both_operations(
+        ctx, {"Authorization": f"Bearer {read_only}"}, {"Authorization": f"Bearer {submit_only}"}
+    )
+    return _expect(replies, 403, "a token lacking the operation's scope", "insufficient_scope")
+
+
+def _b64(data: dict[str, object]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

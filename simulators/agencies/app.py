@@ -27,7 +27,12 @@ from simulators.agencies.store import AgencyStore, body_digest
 from simulators.common.clock import parse_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.oauth_client import TokenClient
-from simulators.common.problems import FieldError, ProblemError, exception_handlers
+from simulators.common.problems import (
+    FieldError,
+    ProblemError,
+    exception_handlers,
+    problem_response,
+)
 from simulators.common.resources import load_yaml_spec
 from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
@@ -98,15 +103,20 @@ class AgencyApi:
             jwks_url=f"{config.idp_url}/.well-known/jwks.json",
             issuer=config.idp_url,
             audience=AGENCY_RESOURCE_PREFIX + config.agency_id,
-            enforce_audience=config.behaviour.enforce_token_audience,
+            skip_checks=config.behaviour.skipped_token_checks,
         )
         self.processor: Processor | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, request: Request) -> Response:
+    async def _authorize(self, request: Request, scope: str) -> None:
         claims = await self.verifier.verify(request.headers.get("authorization"))
-        require_scope(claims, "dossier.submit")
+        if self.config.behaviour.enforce_scope:
+            require_scope(claims, scope)
+
+    async def submit(self, request: Request) -> Response:
+        await self._authorize(request, "dossier.submit")
         body = await read_json_object(request)
+        request.state.body = body  # only the verbose-errors fault echoes it back
         self.submission.check(body)
         _check_dates(body)
         self._check_procedure(body["MaTTHC"])
@@ -119,13 +129,14 @@ class AgencyApi:
                 "with different content; use a new MaHoSo for a new dossier.",
                 errors=(FieldError("/MaHoSo", "already used"),),
             )
+        if not created and not self.config.behaviour.idempotent_resubmission:
+            created = True  # the fault: a resubmission is processed all over again
         if created:
             self._start_processing(dossier.code)
         return json_response(dossier.status_view(), status=202 if created else 200)
 
     async def status(self, request: Request) -> Response:
-        claims = await self.verifier.verify(request.headers.get("authorization"))
-        require_scope(claims, "dossier.read")
+        await self._authorize(request, "dossier.read")
         code = request.path_params["dossier_code"]
         if not _DOSSIER_CODE.fullmatch(code):
             raise ProblemError(
@@ -188,10 +199,25 @@ class AgencyApi:
         self.store.close()
 
 
+async def _verbose_problem(request: Request, exc: Exception) -> Response:
+    """The verbose-errors fault: what careless frameworks leak in debug mode."""
+    assert isinstance(exc, ProblemError)
+    exc.extra["debug"] = {
+        "traceback": 'Traceback (most recent call last):\n  File "/srv/agency/app.py", '
+        f"line 112, in submit\n{type(exc).__name__}: {exc}",
+        "request": getattr(request.state, "body", None),
+    }
+    exc.headers["X-Powered-By"] = "Starlette/0.37.2 Python/3.11.7"
+    return problem_response(exc, instance=request.url.path)
+
+
 def create_app(config: AgencyConfig) -> Starlette:
     api = AgencyApi(config)
     routes = [
         Route("/dossiers", api.submit, methods=["POST"]),
         Route("/dossiers/{dossier_code}", api.status, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=api.lifespan)
+    handlers = exception_handlers()
+    if not config.behaviour.discreet_errors:
+        handlers[ProblemError] = _verbose_problem
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)

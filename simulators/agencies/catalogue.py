@@ -7,17 +7,21 @@ own test bed (as schemathesis keeps `test/apps/catalog`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["FAULTS", "REFERENCE", "Behaviour", "Fault", "fault_named"]
 
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
-    enforce_token_audience: bool = True
+    # Token checks the agency skips (names from simulators.common.tokens.SKIPPABLE_CHECKS).
+    skipped_token_checks: frozenset[str] = field(default_factory=frozenset)
+    enforce_scope: bool = True
     verify_applicant: bool = True
     sync_status: bool = True
     dvc_date_format: bool = True
+    idempotent_resubmission: bool = True
+    discreet_errors: bool = True
 
 
 REFERENCE = Behaviour()
@@ -31,6 +35,10 @@ class Fault:
     behaviour: Behaviour
 
 
+def _skips(check: str) -> Behaviour:
+    return Behaviour(skipped_token_checks=frozenset({check}))
+
+
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
@@ -38,7 +46,37 @@ FAULTS: dict[str, Fault] = {
             "accepts-wrong-audience",
             "accepts bearer tokens issued for another agency or service",
             ("SEC-TOKEN-AUD@1",),
-            Behaviour(enforce_token_audience=False),
+            _skips("audience"),
+        ),
+        Fault(
+            "accepts-expired-tokens",
+            "accepts bearer tokens whose exp has passed",
+            ("SEC-TOKEN-EXPIRED@1",),
+            _skips("expiry"),
+        ),
+        Fault(
+            "accepts-future-tokens",
+            "accepts bearer tokens that are not valid yet (nbf)",
+            ("SEC-TOKEN-NOT-YET-VALID@1",),
+            _skips("not_before"),
+        ),
+        Fault(
+            "accepts-foreign-issuer",
+            "accepts tokens whose iss is not the identity provider",
+            ("SEC-TOKEN-ISSUER@1",),
+            _skips("issuer"),
+        ),
+        Fault(
+            "accepts-alg-none",
+            "trusts unsigned tokens that declare alg: none",
+            ("SEC-TOKEN-ALG-NONE@1",),
+            _skips("alg_none"),
+        ),
+        Fault(
+            "ignores-scope",
+            "lets a token without dossier.submit submit dossiers",
+            ("SEC-TOKEN-SCOPE@1",),
+            Behaviour(enforce_scope=False),
         ),
         Fault(
             "skips-applicant-verification",
@@ -57,6 +95,18 @@ FAULTS: dict[str, Fault] = {
             "syncs status with ISO 8601 dates instead of yyyyMMddHHmmss",
             ("SYNC-STATUS-VALID@1",),
             Behaviour(dvc_date_format=False),
+        ),
+        Fault(
+            "reprocesses-resubmissions",
+            "treats an identical resubmission as a new dossier and processes it again",
+            ("AGY-IDEMPOTENT-SUBMIT@1",),
+            Behaviour(idempotent_resubmission=False),
+        ),
+        Fault(
+            "verbose-errors",
+            "puts debug details, the server version and the caller's data in error answers",
+            ("SEC-ERROR-DISCLOSURE@1",),
+            Behaviour(discreet_errors=False),
         ),
     )
 }

@@ -6,8 +6,11 @@ HTTP and cached, refetched when an unknown `kid` appears (key rotation).
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 from joserfc import jwt
@@ -16,7 +19,7 @@ from joserfc.jwk import KeySet
 
 from simulators.common.problems import ProblemError
 
-__all__ = ["ALGORITHMS", "TokenVerifier", "require_scope"]
+__all__ = ["ALGORITHMS", "SKIPPABLE_CHECKS", "TokenVerifier", "require_scope"]
 
 ALGORITHMS = ["ES256"]
 _REFETCH_INTERVAL_S = 5.0
@@ -33,6 +36,10 @@ def _unauthorized(description: str) -> ProblemError:
     )
 
 
+# The checks a faulty agency may skip, each caught by one SEC-TOKEN-* requirement.
+SKIPPABLE_CHECKS = frozenset({"audience", "expiry", "not_before", "issuer", "alg_none"})
+
+
 class TokenVerifier:
     """Verifies `Authorization: Bearer <jwt>` for one audience."""
 
@@ -43,16 +50,21 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway_s: int = 30,
-        enforce_audience: bool = True,
         timeout_s: float = 5.0,
         static_keys: KeySet | None = None,
+        skip_checks: frozenset[str] = frozenset(),
     ) -> None:
+        unknown = skip_checks - SKIPPABLE_CHECKS
+        if unknown:
+            raise ValueError(
+                f"unknown token checks {sorted(unknown)}; skippable: {sorted(SKIPPABLE_CHECKS)}"
+            )
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
-        # Only the faulty-agency catalogue turns this off, to be caught by SEC-TOKEN-AUD.
-        self.enforce_audience = enforce_audience
+        # Only the faulty-agency catalogue skips checks, to be caught by SEC-TOKEN-*.
+        self.skip_checks = skip_checks
         self._timeout_s = timeout_s
         # Static keys (unit tests) are never refetched.
         self._static = static_keys is not None
@@ -62,15 +74,21 @@ class TokenVerifier:
     async def verify(self, authorization: str | None) -> dict[str, Any]:
         """The token's claims, or a 401 problem saying what is wrong with it."""
         token = _bearer(authorization)
+        if "alg_none" in self.skip_checks and _header(token).get("alg") == "none":
+            claims = _unverified_claims(token)  # the classic bug: trusting alg=none
+        else:
+            claims = await self._verified_claims(token)
+        self._check_claims(claims)
+        return claims
+
+    async def _verified_claims(self, token: str) -> dict[str, Any]:
         try:
-            claims = self._decode(token, await self._keyset(refresh=False))
+            return self._decode(token, await self._keyset(refresh=False))
         except InvalidKeyIdError:
             # An unknown kid may mean the IdP rotated its key: refetch, at most every 5 s.
             if self._static or time.monotonic() - self._fetched_at < _REFETCH_INTERVAL_S:
                 raise _unauthorized("the token's signature does not verify") from None
-            claims = self._decode(token, await self._keyset(refresh=True), retrying=True)
-        self._check_claims(claims)
-        return claims
+            return self._decode(token, await self._keyset(refresh=True), retrying=True)
 
     def _decode(self, token: str, keys: KeySet, *, retrying: bool = False) -> dict[str, Any]:
         try:
@@ -84,15 +102,16 @@ class TokenVerifier:
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = time.time()
-        if claims.get("iss") != self.issuer:
+        skip = self.skip_checks
+        if "issuer" not in skip and claims.get("iss") != self.issuer:
             raise _unauthorized("the token was issued by another issuer")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp + self.leeway_s < now:
+        if "expiry" not in skip and (not _is_time(exp) or exp + self.leeway_s < now):
             raise _unauthorized("the token has expired")
         nbf = claims.get("nbf", claims.get("iat", 0))
-        if isinstance(nbf, int | float) and nbf - self.leeway_s > now:
+        if "not_before" not in skip and (not _is_time(nbf) or nbf - self.leeway_s > now):
             raise _unauthorized("the token is not valid yet")
-        if self.enforce_audience and not _audience_matches(claims.get("aud"), self.audience):
+        if "audience" not in skip and not _audience_matches(claims.get("aud"), self.audience):
             raise _unauthorized(f"the token is not for this audience; expected {self.audience}")
 
     async def _keyset(self, *, refresh: bool) -> KeySet:
@@ -111,6 +130,27 @@ class TokenVerifier:
                 ) from None
             self._fetched_at = time.monotonic()
         return self._keys
+
+
+def _is_time(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _segment(token: str, index: int) -> dict[str, Any]:
+    try:
+        part = token.split(".")[index]
+        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _header(token: str) -> dict[str, Any]:
+    return _segment(token, 0)
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    return _segment(token, 1)
 
 
 def _bearer(authorization: str | None) -> str:

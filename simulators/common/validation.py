@@ -76,7 +76,29 @@ def _field_error(error: ValidationError) -> FieldError:
             _pointer(path), error.message, "remove fields the contract does not define"
         )
     fix = _fix_hint(error.validator, schema)
-    return FieldError(_pointer(path), _short(error.message), fix)
+    return FieldError(_pointer(path), _describe(error.validator, schema), fix)
+
+
+# Messages name the rule, never the value: an error answer must not echo personal data
+# (a PIN or a name sent in the request) back to the caller or into logs.
+_RULES = {
+    "pattern": "does not match the required pattern",
+    "enum": "is not one of the allowed values",
+    "type": "has the wrong type",
+    "minLength": "is too short",
+    "maxLength": "is too long",
+    "minimum": "is below the minimum",
+    "maximum": "is above the maximum",
+    "maxProperties": "has too many properties",
+    "minItems": "has too few items",
+    "maxItems": "has too many items",
+}
+
+
+def _describe(keyword: Any, schema: dict[str, Any]) -> str:
+    if keyword == "format":
+        return f"is not a valid {schema.get('format')}"
+    return _RULES.get(str(keyword), f"violates '{keyword}'")
 
 
 def _fix_hint(keyword: Any, schema: dict[str, Any]) -> str:
@@ -88,7 +110,3 @@ def _fix_hint(keyword: Any, schema: dict[str, Any]) -> str:
     if keyword == "type":
         return f"send a value of type {schema.get('type')}"
     return description or f"satisfy '{keyword}'"
-
-
-def _short(message: str, limit: int = 200) -> str:
-    return message if len(message) <= limit else message[: limit - 1] + "…"

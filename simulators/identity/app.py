@@ -43,11 +43,12 @@ class TokenIssuer:
         agency_id: str | None,
         issued_offset_s: int = 0,
         lifetime_s: int | None = None,
+        issuer: str | None = None,
     ) -> dict[str, Any]:
         issued = int(time.time()) + issued_offset_s
         lifetime = self.lifetime_s if lifetime_s is None else lifetime_s
         claims: dict[str, Any] = {
-            "iss": self.issuer,
+            "iss": issuer or self.issuer,
             "sub": subject,
             "client_id": subject,
             "aud": audience,
@@ -165,9 +166,10 @@ def create_app(
             subject=body.get("subject", "lienthong-harness"),
             audience=body["audience"],
             scope=body.get("scope", ""),
-            agency_id=None,
+            agency_id=body.get("agency_id"),
             issued_offset_s=body.get("issued_offset_s", 0),
             lifetime_s=body.get("lifetime_s"),
+            issuer=body.get("issuer"),
         )
         return json_response(issued, headers=_NO_STORE)
 

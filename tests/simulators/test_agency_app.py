@@ -7,7 +7,9 @@ HTTP with tokens minted by the sandbox's identity provider.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -360,10 +362,85 @@ def test_an_unknown_path_and_method_are_problems(world: World, url: str) -> None
 def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
     assert set(FAULTS) == {
         "accepts-wrong-audience",
+        "accepts-expired-tokens",
+        "accepts-future-tokens",
+        "accepts-foreign-issuer",
+        "accepts-alg-none",
+        "ignores-scope",
         "skips-applicant-verification",
         "never-syncs-status",
         "iso-dates-in-sync",
+        "reprocesses-resubmissions",
+        "verbose-errors",
     }
+
+
+def _unsigned_token(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        raw = json.dumps(data).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def _accepted(world: World, fault: str, headers: dict[str, str]) -> int:
+    url = world.agencies[fault]
+    return world.http.post(f"{url}/dossiers", json=submission(world), headers=headers).status_code
+
+
+@pytest.mark.parametrize(
+    ("fault", "token_options"),
+    [
+        ("accepts-expired-tokens", {"issued_offset_s": -1200, "lifetime_s": 600}),
+        ("accepts-future-tokens", {"issued_offset_s": 900}),
+        ("accepts-foreign-issuer", {"issuer": "https://attacker.example"}),
+        ("ignores-scope", {"scope": "dossier.read"}),
+    ],
+)
+def test_each_token_fault_accepts_exactly_its_defect(
+    world: World, fault: str, token_options: dict[str, Any]
+) -> None:
+    defective = world.auth(**token_options)
+    assert _accepted(world, fault, defective) == 202
+    assert _accepted(world, "reference", defective) in (401, 403)
+
+
+def test_accepts_alg_none_trusts_an_unsigned_token(world: World) -> None:
+    now = int(time.time())
+    claims = {
+        "iss": world.sandbox.info.identity_url,
+        "aud": AUDIENCE,
+        "scope": SCOPES,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "sub": "x",
+    }
+    unsigned = {"Authorization": f"Bearer {_unsigned_token(claims)}"}
+    assert _accepted(world, "accepts-alg-none", unsigned) == 202
+    assert _accepted(world, "reference", unsigned) == 401
+
+
+def test_reprocesses_resubmissions_answers_202_again(world: World) -> None:
+    url = world.agencies["reprocesses-resubmissions"]
+    body = submission(world)
+    first = world.http.post(f"{url}/dossiers", json=body, headers=world.auth())
+    again = world.http.post(f"{url}/dossiers", json=body, headers=world.auth())
+    assert (first.status_code, again.status_code) == (202, 202)
+
+
+def test_verbose_errors_leak_debug_data_and_versions(world: World) -> None:
+    url = world.agencies["verbose-errors"]
+    body = submission(world)
+    body["ChuHoSo"]["NgaySinh"] = "19901340"
+    response = world.http.post(f"{url}/dossiers", json=body, headers=world.auth())
+    assert response.status_code == 422
+    assert "Traceback" in response.text and body["ChuHoSo"]["SoDinhDanh"] in response.text
+    assert "Python/" in response.headers["x-powered-by"]
+    quiet = world.http.post(
+        f"{world.agencies['reference']}/dossiers", json=body, headers=world.auth()
+    )
+    assert "Traceback" not in quiet.text and body["ChuHoSo"]["SoDinhDanh"] not in quiet.text
 
 
 def test_accepts_wrong_audience_takes_a_token_for_another_service(world: World) -> None:

@@ -437,7 +437,7 @@ def test_an_issued_offset_moves_iat_and_nbf(idp: Idp) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"audience": POPULATION, "agency_id": AGENCY}, "/"),
+        ({"audience": POPULATION, "colour": "red"}, "/"),
         ({"scope": "x"}, "/audience"),
         ({"audience": POPULATION, "lifetime_s": "60"}, "/lifetime_s"),
         ({"audience": ""}, "/audience"),
