@@ -73,10 +73,26 @@ def certify(
         float, typer.Option(min=1, max=3600, help="Seconds a status sync may take.")
     ] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed for generated data.")] = 0,
+    build_digest: Annotated[
+        str | None, typer.Option(help="Digest of the build under test, sha256:<64 hex>.")
+    ] = None,
+    signing_key: Annotated[
+        Path | None, typer.Option(help="Ed25519 key for the certificate [<state-dir>/keys/].")
+    ] = None,
+    issuer: Annotated[str, typer.Option(help="Who issues the certificate.")] = "lienthong",
+    valid_days: Annotated[
+        int, typer.Option(min=1, max=3650, help="Certificate validity in days.")
+    ] = 180,
 ) -> None:
-    """Certify an agency system; exit 0 pass, 1 fail, 3 could not judge."""
-    from harness.cli.certify import run_certify
+    """Certify an agency system; exit 0 pass, 1 fail, 3 could not judge.
 
+    On a pass, writes a signed certificate (certificate.jws) beside the reports.
+    """
+    from harness.cli.certify import CertificateOptions, run_certify
+
+    certificate = CertificateOptions(
+        signing_key or state_dir / "keys" / "signing-key.json", issuer, build_digest, valid_days
+    )
     raise typer.Exit(
         run_certify(
             target=target,
@@ -86,6 +102,7 @@ def certify(
             examples=examples,
             sync_timeout_s=sync_timeout,
             seed=seed,
+            certificate=certificate,
         )
     )
 
@@ -97,11 +114,18 @@ def sandbox(
         int, typer.Option(min=10, max=1_000_000, help="Citizens to generate on first start.")
     ] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic population.")] = 0,
+    port_base: Annotated[
+        int, typer.Option(min=0, max=65533, help="First of three ports; 0 picks free ones.")
+    ] = 8701,
 ) -> None:
-    """Run the identity provider, population database and portal on ports 8701–8703."""
+    """Run the identity provider, population database and portal on ports 8701–8703.
+
+    URLs and the admin token are written to <state-dir>/sandbox.json, where `certify`,
+    `agency run` and `load` find them.
+    """
     from harness.cli.sandbox import run_sandbox
 
-    run_sandbox(state_dir=state_dir, population=population, seed=seed)
+    run_sandbox(state_dir=state_dir, population=population, seed=seed, port_base=port_base)
 
 
 @credentials_app.command("issue")
@@ -143,3 +167,58 @@ def agency_run(
     from harness.cli.sandbox import run_agency
 
     run_agency(agency_id=agency_id, port=port, fault=fault, state_dir=state_dir)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the certificate signing key.")
+app.add_typer(keys_app, name="keys")
+KeyPath = Annotated[Path, typer.Option("--key", help="The Ed25519 private key (JWK).")]
+_DEFAULT_KEY = Path(".lienthong/keys/signing-key.json")
+_DEFAULT_REVOCATIONS = Path(".lienthong/keys/revocations.json")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    key: KeyPath = _DEFAULT_KEY,
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+) -> None:
+    """Create the signing key (and its public half beside it, *.pub.json)."""
+    from harness.cli.keys import generate_key
+
+    generate_key(key, force=force)
+
+
+@keys_app.command("show")
+def keys_show(key: KeyPath = _DEFAULT_KEY) -> None:
+    """Print the key id and the public key to hand to verifiers."""
+    from harness.cli.keys import show_key
+
+    show_key(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    serial: Annotated[str, typer.Argument(help="The certificate's serial (its jti).")],
+    reason: Annotated[str, typer.Option(help="Why it is revoked.")],
+    revocations: Annotated[Path, typer.Option(help="The revocation list.")] = _DEFAULT_REVOCATIONS,
+) -> None:
+    """Add a certificate to the revocation list that `lienthong verify` reads."""
+    from harness.cli.keys import revoke
+
+    revoke(serial, reason=reason, revocations=revocations)
+
+
+@app.command()
+def verify(
+    certificate: Annotated[Path, typer.Argument(help="A certificate.jws from `certify`.")],
+    public_key: Annotated[Path, typer.Option(help="The issuer's public key (*.pub.json).")] = Path(
+        ".lienthong/keys/signing-key.pub.json"
+    ),
+    revocations: Annotated[Path, typer.Option(help="Revocation list.")] = _DEFAULT_REVOCATIONS,
+    evidence_dir: Annotated[
+        Path | None, typer.Option(help="Also check the evidence files in this folder.")
+    ] = None,
+) -> None:
+    """Check a certificate offline: signature, validity, revocation, evidence digests."""
+    from harness.cli.keys import verify_command
+
+    raise typer.Exit(verify_command(certificate, public_key, revocations, evidence_dir))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,11 +16,27 @@ from harness.cli.app import console
 from harness.cli.output import EXIT_CODES, print_event, print_summary
 from harness.context import RunSettings, SandboxEndpoints
 from harness.errors import ConfigError, EnvironmentProblem, TargetUnreachable
+from harness.outcomes import Outcome
 from harness.records import RunResult, Target
 from harness.reporting import ReportError, ReportFiles, write_reports
+from harness.reporting.certificate import (
+    CertificateError,
+    issue_certificate,
+    load_or_create_signing_key,
+    public_key_path,
+)
 from harness.runner import certify
 
-__all__ = ["certify_and_report", "check_agency_id", "check_target_url", "run_certify"]
+_BUILD_DIGEST = re.compile(r"[a-z0-9]+:[0-9a-f]{32,128}")
+
+__all__ = [
+    "CertificateOptions",
+    "certify_and_report",
+    "check_agency_id",
+    "check_target_url",
+    "issue_if_passed",
+    "run_certify",
+]
 
 
 def check_target_url(url: str) -> str:
@@ -40,6 +58,46 @@ def check_agency_id(agency_id: str) -> str:
             "000.00.01.H29 (digits, capital letters and dots)"
         )
     return agency_id
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateOptions:
+    signing_key: Path
+    issuer: str
+    build_digest: str | None
+    valid_days: int
+
+    def check(self) -> None:
+        """Refuse a malformed build digest before anything runs."""
+        if self.build_digest is not None and not _BUILD_DIGEST.fullmatch(self.build_digest):
+            raise ConfigError(
+                f"--build-digest {self.build_digest!r} is not a digest; use the "
+                "form sha256:<64 hex digits>, e.g. the image digest of the build"
+            )
+
+
+def issue_if_passed(run: RunResult, out_dir: Path, options: CertificateOptions) -> Path | None:
+    """On a pass, sign a certificate for the run; the key is created on first use."""
+    if run.verdict is not Outcome.PASS:
+        return None
+    try:
+        key, created = load_or_create_signing_key(options.signing_key)
+        path = issue_certificate(
+            out_dir,
+            key,
+            issuer=options.issuer,
+            build_digest=options.build_digest,
+            valid_days=options.valid_days,
+        )
+    except CertificateError as exc:
+        raise EnvironmentProblem(f"the certificate could not be issued: {exc}") from None
+    if created:
+        console.print(f"[dim]created signing key {options.signing_key} (key id {key.key_id})[/]")
+    console.print(
+        f"  cert  {path}  (check: lienthong verify {path} --public-key "
+        f"{public_key_path(options.signing_key)})"
+    )
+    return path
 
 
 def certify_and_report(settings: RunSettings) -> tuple[RunResult, ReportFiles]:
@@ -119,8 +177,10 @@ def run_certify(
     examples: int,
     sync_timeout_s: float,
     seed: int,
+    certificate: CertificateOptions,
 ) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
+    certificate.check()
     _probe_target(target_url)
     with _sandbox_for(state_dir) as endpoints:
         settings = RunSettings(
@@ -132,4 +192,5 @@ def run_certify(
             sync_timeout_s=sync_timeout_s,
         )
         run, _ = certify_and_report(settings)
+    issue_if_passed(run, out, certificate)
     return EXIT_CODES[run.verdict]

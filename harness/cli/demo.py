@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.cli.app import console
-from harness.cli.certify import certify_and_report
+from harness.cli.certify import CertificateOptions, certify_and_report, issue_if_passed
 from harness.context import RunSettings, SandboxEndpoints
 from harness.errors import ConfigError
 from harness.outcomes import Outcome
@@ -67,6 +67,10 @@ def run_demo(*, out: Path, state_dir: Path, fault: str, examples: int) -> int:
         )
         good, _ = certify_and_report(
             _settings(endpoints, reference.url, REFERENCE_AGENCY_ID, out / "reference", examples)
+        )
+        key = state_dir / "keys" / "signing-key.json"
+        issue_if_passed(
+            good, out / "reference", CertificateOptions(key, "lienthong demo", None, 180)
         )
         console.print(f"\n[bold]faulty agency[/] {chosen.name}: {chosen.description}")
         bad, _ = certify_and_report(

@@ -20,15 +20,17 @@ def _wait_forever() -> None:
         console.print("stopping")
 
 
-def run_sandbox(*, state_dir: Path, population: int, seed: int) -> None:
-    from simulators.sandbox import DEFAULT_PORTS, Sandbox
+def run_sandbox(*, state_dir: Path, population: int, seed: int, port_base: int) -> None:
+    from simulators.sandbox import Sandbox, SandboxPorts
 
-    sandbox = Sandbox(state_dir, ports=DEFAULT_PORTS, population_size=population, seed=seed)
+    ports = SandboxPorts(*(port_base + i if port_base else 0 for i in range(3)))
+    sandbox = Sandbox(state_dir, ports=ports, population_size=population, seed=seed)
     try:
         info = sandbox.start()
     except OSError as exc:
         raise EnvironmentProblem(
-            f"cannot listen on ports 8701–8703 ({exc}); is another sandbox already running?"
+            f"cannot listen on ports {port_base}–{port_base + 2} ({exc}); is another sandbox "
+            "already running? Pick other ports with --port-base"
         ) from None
     console.print(
         f"identity provider    {info.identity_url}  (token: /oauth2/token)\n"

@@ -71,6 +71,18 @@ def test_demo_certifies_reference_and_faulty_agency(tmp_path: Path) -> None:
         for name in ("report.html", "junit.xml", "evidence.jsonl"):
             assert (tmp_path / "reports/demo" / folder / name).stat().st_size > 0
     assert "verdict: PASS" in done.stdout and "violated: SEC-TOKEN-AUD@1" in done.stdout
+    certificate = tmp_path / "reports/demo/reference/certificate.jws"
+    assert not (tmp_path / "reports/demo/accepts-wrong-audience/certificate.jws").exists()
+    checked = lienthong(
+        "verify",
+        str(certificate),
+        "--public-key",
+        ".lienthong/demo/keys/signing-key.pub.json",
+        "--evidence-dir",
+        "reports/demo/reference",
+        cwd=tmp_path,
+    )
+    assert checked.returncode == 0 and "VALID" in checked.stdout
 
 
 def _free_port() -> int:
@@ -79,6 +91,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _wait_for_file(path: Path, timeout_s: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.exists(), f"{path} was not written"
 
 
 def _wait_for(url: str, timeout_s: float = 30) -> None:
@@ -112,10 +133,12 @@ def test_certify_a_separately_running_agency_like_an_integrator(tmp_path: Path) 
                 stderr=subprocess.STDOUT,
             )
 
-    sandbox = spawn("sandbox", "--population", "200")
+    sandbox = spawn("sandbox", "--population", "200", "--port-base", "0")
     agency = None
     try:
-        _wait_for("http://127.0.0.1:8701/.well-known/jwks.json")
+        _wait_for_file(tmp_path / ".lienthong" / "sandbox.json")
+        identity = json.loads((tmp_path / ".lienthong/sandbox.json").read_text())["identity_url"]
+        _wait_for(f"{identity}/.well-known/jwks.json")
         agency = spawn(
             "agency",
             "run",
@@ -149,3 +172,22 @@ def test_certify_a_separately_running_agency_like_an_integrator(tmp_path: Path) 
     assert [r["id"] for r in report["requirements"] if r["outcome"] == "fail"] == [
         "SYNC-STATUS-TIMELY@1"
     ]
+
+
+def test_a_malformed_build_digest_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    done = lienthong(
+        "certify",
+        "--target",
+        "http://127.0.0.1:9",
+        "--agency-id",
+        "000.00.01.H29",
+        "--build-digest",
+        "v1.2",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "sha256:<64 hex digits>" in done.stderr
+
+
+def test_verify_a_missing_certificate_exits_2(tmp_path: Path) -> None:
+    done = lienthong("verify", "nothere.jws", cwd=tmp_path)
+    assert done.returncode == 2 and "nothere.jws" in done.stderr
