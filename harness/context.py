@@ -35,6 +35,9 @@ class RunSettings:
     examples: int = 20  # generated cases per operation and per mode (positive, negative)
     sync_timeout_s: float = 30.0
     request_timeout_s: float = 10.0
+    # Wall-clock budget of the whole run: past it nothing more is sent and the checks
+    # still pending end as errors, so a hostile target cannot hold the run hostage.
+    time_budget_s: float = 900.0
 
     @property
     def agency_audience(self) -> str:

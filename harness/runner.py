@@ -106,9 +106,12 @@ def _preflight(transport: Transport, settings: RunSettings) -> None:
     try:
         transport.request("preflight", "GET", settings.target.base_url.rstrip("/") + "/dossiers")
     except TransportFailure as exc:
-        raise TargetUnreachable(
-            f"target {settings.target.base_url} is unreachable: {exc}"
-        ) from None
+        # Only "nothing listens" stops the run: a target that hangs, cuts off or speaks
+        # garbage is judged check by check, and its report says what it did.
+        if exc.kind == "refused":
+            raise TargetUnreachable(
+                f"target {settings.target.base_url} is unreachable: {exc}"
+            ) from None
 
 
 def _check_registry(catalogue: RequirementCatalogue, specs: Sequence[CheckSpec]) -> None:
@@ -134,7 +137,12 @@ def certify(
     memos: dict[str, object] = {}
     try:
         with client or httpx.Client(follow_redirects=False) as http:
-            transport = Transport(http, evidence, timeout_s=settings.request_timeout_s)
+            transport = Transport(
+                http,
+                evidence,
+                timeout_s=settings.request_timeout_s,
+                deadline=time.monotonic() + settings.time_budget_s,
+            )
             _preflight(transport, settings)
             checks = []
             for spec in specs:

@@ -9,6 +9,7 @@ sandbox); the engine reaches them over HTTP.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from harness.cli.app import app, console_error
@@ -18,6 +19,9 @@ __all__ = ["main"]
 
 
 def main() -> None:
+    # The in-process simulators log their own troubles (a refused sync, a retry); those
+    # are evidence for the harness, not console output for the user.
+    logging.getLogger("simulators").addHandler(logging.NullHandler())
     try:
         app()
     except HarnessError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from harness.errors import ConfigError
 
 __all__ = ["app", "console", "console_error"]
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (CI logs) gets a wide fixed width, so tables are not cut at 80 columns.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _stderr = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
@@ -73,6 +75,9 @@ def certify(
         float, typer.Option(min=1, max=3600, help="Seconds a status sync may take.")
     ] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed for generated data.")] = 0,
+    time_budget: Annotated[
+        float, typer.Option(min=10, max=86400, help="Seconds the whole run may take.")
+    ] = 900.0,
     build_digest: Annotated[
         str | None, typer.Option(help="Digest of the build under test, sha256:<64 hex>.")
     ] = None,
@@ -102,6 +107,7 @@ def certify(
             examples=examples,
             sync_timeout_s=sync_timeout,
             seed=seed,
+            time_budget_s=time_budget,
             certificate=certificate,
         )
     )
@@ -222,3 +228,17 @@ def verify(
     from harness.cli.keys import verify_command
 
     raise typer.Exit(verify_command(certificate, public_key, revocations, evidence_dir))
+
+
+@app.command()
+def catalogue(
+    out: Annotated[Path, typer.Option(help="Folder for each run's reports.")] = Path(
+        "reports/catalogue"
+    ),
+    examples: Annotated[int, typer.Option(min=1, max=1000)] = 5,
+    sync_timeout: Annotated[float, typer.Option(min=1, max=600)] = 5.0,
+) -> None:
+    """Certify the reference and every catalogue fault; exit 0 only if all are caught."""
+    from harness.cli.catalogue import run_catalogue
+
+    raise typer.Exit(run_catalogue(out=out, examples=examples, sync_timeout_s=sync_timeout))

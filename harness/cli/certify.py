@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def _running_sandbox(state_dir: Path) -> SandboxEndpoints | None:
 
 
 @contextmanager
-def _sandbox_for(state_dir: Path) -> Iterator[SandboxEndpoints]:
+def sandbox_for(state_dir: Path) -> Iterator[SandboxEndpoints]:
     """The running sandbox, or an embedded one on the default ports for this run only."""
     running = _running_sandbox(state_dir)
     if running is not None:
@@ -157,13 +158,19 @@ def _sandbox_for(state_dir: Path) -> Iterator[SandboxEndpoints]:
 
 
 def _probe_target(url: str) -> None:
-    """Fail fast, before any sandbox starts, when nothing answers at the target."""
+    """Fail fast, before any sandbox starts, when nothing listens at the target.
+
+    Only the TCP connection is tried: a target that accepts and then hangs, cuts off or
+    answers garbage is certified (and fails or errors check by check, with a report).
+    """
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        httpx.get(url, timeout=5.0)
-    except httpx.HTTPError as exc:
-        reason = "connection refused" if isinstance(exc, httpx.ConnectError) else type(exc).__name__
+        socket.create_connection((parts.hostname or "", port), timeout=5.0).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
         raise TargetUnreachable(
-            f"nothing answers at --target {url} ({reason}); start the "
+            f"nothing answers at --target {url} ({reason.lower()}); start the "
             "agency system or correct the URL"
         ) from None
 
@@ -178,11 +185,12 @@ def run_certify(
     sync_timeout_s: float,
     seed: int,
     certificate: CertificateOptions,
+    time_budget_s: float = 900.0,
 ) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
     certificate.check()
     _probe_target(target_url)
-    with _sandbox_for(state_dir) as endpoints:
+    with sandbox_for(state_dir) as endpoints:
         settings = RunSettings(
             target=Target(target_url, agency),
             sandbox=endpoints,
@@ -190,6 +198,7 @@ def run_certify(
             seed=seed,
             examples=examples,
             sync_timeout_s=sync_timeout_s,
+            time_budget_s=time_budget_s,
         )
         run, _ = certify_and_report(settings)
     issue_if_passed(run, out, certificate)
