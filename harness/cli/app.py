@@ -88,12 +88,23 @@ def certify(
     valid_days: Annotated[
         int, typer.Option(min=1, max=3650, help="Certificate validity in days.")
     ] = 180,
+    with_load: Annotated[
+        bool, typer.Option(help="Also run a load profile; its SLOs join the verdict.")
+    ] = False,
+    load_profile: Annotated[str, typer.Option(help="Load profile for --with-load.")] = (
+        "admission-2025"
+    ),
+    load_scale: Annotated[float, typer.Option(help="Fraction of the real people.")] = 0.0001,
+    load_compress: Annotated[float, typer.Option(help="Time factor of the replay.")] = 3600.0,
+    load_max_run: Annotated[
+        float, typer.Option(min=5, help="Seconds the load run may take.")
+    ] = 120.0,
 ) -> None:
     """Certify an agency system; exit 0 pass, 1 fail, 3 could not judge.
 
     On a pass, writes a signed certificate (certificate.jws) beside the reports.
     """
-    from harness.cli.certify import CertificateOptions, run_certify
+    from harness.cli.certify import CertificateOptions, LoadChoice, run_certify
 
     certificate = CertificateOptions(
         signing_key or state_dir / "keys" / "signing-key.json", issuer, build_digest, valid_days
@@ -109,8 +120,58 @@ def certify(
             seed=seed,
             time_budget_s=time_budget,
             certificate=certificate,
+            load=LoadChoice(load_profile, load_scale, load_compress, load_max_run)
+            if with_load
+            else None,
         )
     )
+
+
+@app.command()
+def load(
+    target: Annotated[
+        str, typer.Option(help="Agency API base URL (the portal's for status-sync).")
+    ] = "",
+    profile: Annotated[
+        str, typer.Option(help="Profile name in scenarios/load/ or a profile .yaml path.")
+    ] = "admission-2025",
+    scale: Annotated[float, typer.Option(help="Fraction of the real people, in (0, 1].")] = 0.01,
+    compress: Annotated[
+        float, typer.Option(help="Time factor: 3600 replays one real hour per second.")
+    ] = 3600.0,
+    agency_id: Annotated[str, typer.Option(help="Agency ID of the target.")] = "000.00.01.H29",
+    out: Annotated[Path, typer.Option(help="Folder for load.json, CSVs, HTML.")] = Path(
+        "reports/load"
+    ),
+    state_dir: StateDir = Path(".lienthong"),
+    workers: Annotated[int, typer.Option(min=0, max=256, help="Local worker processes.")] = 0,
+    master: Annotated[bool, typer.Option(help="Be the master for remote workers.")] = False,
+    master_bind: Annotated[str, typer.Option(help="Address a --master listens on.")] = "0.0.0.0",
+    master_port: Annotated[int, typer.Option(min=1, max=65535)] = 5557,
+    expect_workers: Annotated[
+        int, typer.Option(min=0, help="Remote workers a --master awaits.")
+    ] = 0,
+    worker: Annotated[
+        str | None, typer.Option(help="Join the master at HOST[:PORT] as a worker.")
+    ] = None,
+    procedure: Annotated[str, typer.Option(help="MaTTHC the target handles.")] = "1.004194",
+    max_run_s: Annotated[
+        float | None, typer.Option(min=1, help="Stop after this many seconds.")
+    ] = None,
+    request_timeout: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0,
+) -> None:
+    """Replay a national peak (admission rush, flash crowd…) and grade it; exit 0 pass, 1 fail."""
+    from harness.cli.load import LoadCommand, run_load_command, run_worker_command
+
+    if worker is not None:
+        raise typer.Exit(run_worker_command(worker, out))
+    if not target:
+        raise ConfigError("--target is required, e.g. --target http://127.0.0.1:8710")
+    command = LoadCommand(
+        target, profile, scale, compress, agency_id, out, state_dir, workers, master,
+        master_bind, master_port, expect_workers, procedure, max_run_s, request_timeout,
+    )  # fmt: skip
+    raise typer.Exit(run_load_command(command))
 
 
 @app.command()

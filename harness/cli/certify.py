@@ -17,7 +17,7 @@ from harness.cli.app import console
 from harness.cli.output import EXIT_CODES, print_event, print_summary
 from harness.context import RunSettings, SandboxEndpoints
 from harness.errors import ConfigError, EnvironmentProblem, TargetUnreachable
-from harness.outcomes import Outcome
+from harness.outcomes import Outcome, roll_up
 from harness.records import RunResult, Target
 from harness.reporting import ReportError, ReportFiles, write_reports
 from harness.reporting.certificate import (
@@ -32,6 +32,7 @@ _BUILD_DIGEST = re.compile(r"[a-z0-9]+:[0-9a-f]{32,128}")
 
 __all__ = [
     "CertificateOptions",
+    "LoadChoice",
     "certify_and_report",
     "check_agency_id",
     "check_target_url",
@@ -77,9 +78,52 @@ class CertificateOptions:
             )
 
 
-def issue_if_passed(run: RunResult, out_dir: Path, options: CertificateOptions) -> Path | None:
+@dataclass(frozen=True, slots=True)
+class LoadChoice:
+    """`certify --with-load`: a load profile run after the conformance checks."""
+
+    profile: str
+    scale: float
+    compress: float
+    max_run_s: float | None
+
+    def check(self) -> None:
+        from harness.cli.load import check_compress, check_scale
+        from harness.load.profiles import load_profile
+
+        load_profile(self.profile), check_scale(self.scale), check_compress(self.compress)
+
+
+def _run_load(settings: RunSettings, choice: LoadChoice) -> Outcome:
+    """Run the load profile against the target; its files go to <out>/load/."""
+    from harness.load.engine import LoadOptions, run_load
+    from harness.load.profiles import load_profile
+    from harness.load.report import write_load_report
+
+    options = LoadOptions(
+        target_url=settings.target.base_url, profile=load_profile(choice.profile),
+        scale=choice.scale, compress=choice.compress, agency_id=settings.target.agency_id,
+        out_dir=settings.out_dir / "load", sandbox=settings.sandbox, max_run_s=choice.max_run_s,
+    )  # fmt: skip
+    console.print(
+        f"[bold]load[/] {choice.profile} at scale {choice.scale:g}, compressed {choice.compress:g}×"
+    )
+    result = run_load(options)
+    write_load_report(result, options.out_dir)
+    console.print(
+        f"  load verdict {result.verdict}: "
+        + ", ".join(f"{s.name} {_slo_word(s.passed)}" for s in result.slos)
+    )
+    return Outcome(result.verdict)
+
+
+def _slo_word(passed: bool | None) -> str:
+    return "ok" if passed else "not measured" if passed is None else "NOT met"
+
+
+def issue_if_passed(verdict: Outcome, out_dir: Path, options: CertificateOptions) -> Path | None:
     """On a pass, sign a certificate for the run; the key is created on first use."""
-    if run.verdict is not Outcome.PASS:
+    if verdict is not Outcome.PASS:
         return None
     try:
         key, created = load_or_create_signing_key(options.signing_key)
@@ -101,15 +145,21 @@ def issue_if_passed(run: RunResult, out_dir: Path, options: CertificateOptions) 
     return path
 
 
-def certify_and_report(settings: RunSettings) -> tuple[RunResult, ReportFiles]:
+def certify_and_report(
+    settings: RunSettings, *, load: LoadChoice | None = None
+) -> tuple[RunResult, Outcome, ReportFiles]:
+    """Certify, optionally load-test, write the reports; the run and the overall verdict."""
     console.print(f"[bold]certifying[/] {settings.target.agency_id} at {settings.target.base_url}")
     run = certify(settings, listener=print_event)
+    verdict = run.verdict
+    if load is not None:
+        verdict = roll_up([verdict, _run_load(settings, load)])
     try:
         files = write_reports(settings.out_dir)
     except ReportError as exc:
         raise EnvironmentProblem(f"the reports could not be written: {exc}") from None
-    print_summary(run, files)
-    return run, files
+    print_summary(run, files, verdict=verdict)
+    return run, verdict, files
 
 
 def _running_sandbox(state_dir: Path) -> SandboxEndpoints | None:
@@ -186,9 +236,12 @@ def run_certify(
     seed: int,
     certificate: CertificateOptions,
     time_budget_s: float = 900.0,
+    load: LoadChoice | None = None,
 ) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
     certificate.check()
+    if load is not None:
+        load.check()
     _probe_target(target_url)
     with sandbox_for(state_dir) as endpoints:
         settings = RunSettings(
@@ -200,6 +253,6 @@ def run_certify(
             sync_timeout_s=sync_timeout_s,
             time_budget_s=time_budget_s,
         )
-        run, _ = certify_and_report(settings)
-    issue_if_passed(run, out, certificate)
-    return EXIT_CODES[run.verdict]
+        _, verdict, _ = certify_and_report(settings, load=load)
+    issue_if_passed(verdict, out, certificate)
+    return EXIT_CODES[verdict]

@@ -65,15 +65,15 @@ def run_demo(*, out: Path, state_dir: Path, fault: str, examples: int) -> int:
             behaviour=chosen.behaviour,
             name=chosen.name,
         )
-        good, _ = certify_and_report(
+        good, _, _ = certify_and_report(
             _settings(endpoints, reference.url, REFERENCE_AGENCY_ID, out / "reference", examples)
         )
         key = state_dir / "keys" / "signing-key.json"
         issue_if_passed(
-            good, out / "reference", CertificateOptions(key, "lienthong demo", None, 180)
+            good.verdict, out / "reference", CertificateOptions(key, "lienthong demo", None, 180)
         )
         console.print(f"\n[bold]faulty agency[/] {chosen.name}: {chosen.description}")
-        bad, _ = certify_and_report(
+        bad, _, _ = certify_and_report(
             _settings(endpoints, faulty.url, FAULTY_AGENCY_ID, out / chosen.name, examples)
         )
     as_expected = good.verdict is Outcome.PASS and _fault_caught(bad, chosen.breaks)

@@ -31,7 +31,8 @@ def print_event(event: Event) -> None:
         )
 
 
-def print_summary(run: RunResult, files: ReportFiles) -> None:
+def print_summary(run: RunResult, files: ReportFiles, *, verdict: Outcome | None = None) -> None:
+    """Requirements, then the overall verdict (the run's, or with a load test's folded in)."""
     console.print()
     for req in run.requirements:
         console.print(
@@ -39,8 +40,11 @@ def print_summary(run: RunResult, files: ReportFiles) -> None:
             f"{escape(req.requirement.text['en'][:90])}"
         )
     failed = [r.requirement.key for r in run.requirements if r.outcome is Outcome.FAIL]
+    overall = verdict or run.verdict
+    if overall is not run.verdict:
+        failed.append("load SLOs" if overall is Outcome.FAIL else "load test not judged")
     console.print(
-        f"\n[bold]verdict:[/] {_badge(run.verdict)} for {escape(run.target.agency_id)} "
+        f"\n[bold]verdict:[/] {_badge(overall)} for {escape(run.target.agency_id)} "
         f"at {escape(run.target.base_url)} in {run.duration_s:.1f} s"
         + (f" — violated: {', '.join(failed)}" if failed else "")
     )

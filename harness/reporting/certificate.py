@@ -42,6 +42,7 @@ __all__ = [
 CERTIFICATE_FILE = "certificate.jws"
 CERTIFICATE_TYPE = "lienthong-certificate+jwt"
 EVIDENCE_FILES = ("results.json", "evidence.jsonl")
+LOAD_FILE = "load/load.json"  # present after `certify --with-load`
 _REGISTRY = JWSRegistry(algorithms=["Ed25519"])
 _BUILD_DIGEST = re.compile(r"[a-z0-9]+:[0-9a-f]{32,128}")
 
@@ -114,6 +115,25 @@ def _results(run_dir: Path) -> dict[str, Any]:
     return results
 
 
+def _load_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / LOAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        load = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CertificateError(f"cannot read {path}: {exc}") from None
+    keys = ("profile", "scale", "compress", "verdict")
+    return {key: load.get(key) for key in keys} if isinstance(load, dict) else None
+
+
+def _evidence_names(run_dir: Path) -> list[str]:
+    names = list(EVIDENCE_FILES)
+    if (run_dir / LOAD_FILE).is_file():
+        names.append(LOAD_FILE)
+    return names
+
+
 def issue_certificate(
     run_dir: Path, key: SigningKey, *, issuer: str, build_digest: str | None, valid_days: int
 ) -> Path:
@@ -121,6 +141,11 @@ def issue_certificate(
     results = _results(run_dir)
     if results.get("verdict") != "pass":
         raise CertificateError(f"the run in {run_dir} did not pass; no certificate is issued")
+    load = _load_summary(run_dir)
+    if load is not None and load.get("verdict") != "pass":
+        raise CertificateError(
+            f"the load test in {run_dir / 'load'} did not pass; no certificate is issued"
+        )
     if build_digest is not None and not _BUILD_DIGEST.fullmatch(build_digest):
         raise CertificateError(
             f"build digest {build_digest!r} is not of the form sha256:<64 hex digits>"
@@ -141,8 +166,10 @@ def issue_certificate(
         "seed": results["seed"],
         "verdict": "pass",
         "requirements": {r["id"]: r["outcome"] for r in results["requirements"]},
-        "evidence": {name: sha256_file(run_dir / name) for name in EVIDENCE_FILES},
+        "evidence": {name: sha256_file(run_dir / name) for name in _evidence_names(run_dir)},
     }
+    if load is not None:
+        claims["load"] = load
     header = {"alg": "Ed25519", "kid": key.key_id, "typ": CERTIFICATE_TYPE}
     token = jwt.encode(header, claims, key.key, registry=_REGISTRY)
     path = run_dir / CERTIFICATE_FILE
@@ -209,9 +236,12 @@ def _evidence_problems(expected: Any, evidence_dir: Path) -> list[str]:
     if not isinstance(expected, dict) or not expected:
         return ["the certificate names no evidence files"]
     problems = []
+    root = evidence_dir.resolve()
     for name, digest in expected.items():
-        path = evidence_dir / Path(str(name)).name  # never follow a path out of the folder
-        if not path.is_file():
+        path = (root / str(name)).resolve()
+        if root not in path.parents:  # a certificate must not point outside the folder
+            problems.append(f"evidence file {name} lies outside {evidence_dir}")
+        elif not path.is_file():
             problems.append(f"evidence file {name} is missing from {evidence_dir}")
         elif sha256_file(path) != digest:
             problems.append(f"evidence file {name} does not match its certified SHA-256")

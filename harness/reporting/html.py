@@ -67,6 +67,43 @@ def _view(results: dict[str, Any], *, exchanges: dict[str, dict[str, Any]]) -> d
             if r.get("outcome") != "pass" and r.get("outcome") != "skip"
         ],
         "notes": [_text(note) for note in _list(results.get("notes"))],
+        "load": _load_view(results.get("load")),
+    }
+
+
+def _slo_outcome(passed: Any) -> str:
+    return "pass" if passed is True else "fail" if passed is False else "error"
+
+
+def _measured(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else "—"
+
+
+def _load_view(load: Any) -> dict[str, Any] | None:
+    """The load section of `certify --with-load`: verdict and SLO table, escaped later."""
+    if not isinstance(load, dict):
+        return None
+    slos = [
+        {
+            "name": _text(slo.get("name", "")),
+            "measured": _measured(slo.get("measured")),
+            "limit": _text(slo.get("limit", "")),
+            "unit": _text(slo.get("unit", "")),
+            "outcome": _slo_outcome(slo.get("passed")),
+            "note": _text(slo.get("note", "")),
+        }
+        for slo in _list(load.get("slos"))
+        if isinstance(slo, dict)
+    ]
+    return {
+        "verdict": _text(load.get("verdict", "error")),
+        "verdict_class": _outcome_class(load.get("verdict")),
+        "profile": _text(load.get("profile", "")),
+        "scale": _text(load.get("scale", "")),
+        "compress": _text(load.get("compress", "")),
+        "reason": _text(load.get("reason") or ""),
+        "slos": slos,
+        "report": _text(load.get("report", "")),
     }
 
 

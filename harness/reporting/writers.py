@@ -28,6 +28,8 @@ __all__ = ["ReportError", "ReportFiles", "write_reports"]
 
 RESULTS_FILE = "results.json"
 EVIDENCE_FILE = "evidence.jsonl"
+# Written by `certify --with-load`; when present it becomes the report's load section.
+LOAD_FILE = "load/load.json"
 
 # A line longer than this is not something the harness wrote (bodies are truncated before
 # they are recorded); skipping it keeps a hostile body from filling memory.
@@ -63,7 +65,7 @@ class _Evidence:
 def write_reports(out_dir: Path) -> ReportFiles:
     """Read ``results.json`` and ``evidence.jsonl`` in `out_dir`; write the three reports."""
     out_dir = Path(out_dir)
-    results = _load_results(out_dir / RESULTS_FILE)
+    results = _with_load_section(_load_results(out_dir / RESULTS_FILE), out_dir / LOAD_FILE)
     clean = _clean_results(results, source=out_dir / RESULTS_FILE)
     evidence = _load_evidence(out_dir / EVIDENCE_FILE, wanted=_referenced_ids(clean))
     files = ReportFiles(
@@ -88,6 +90,24 @@ def _html(clean: dict[str, Any], evidence: _Evidence) -> str:
             f"The HTML report template {exc.name} is not in {template_dir()}. Reinstall "
             "lienthong, or in a source checkout restore reports/templates/."
         ) from None
+
+
+def _with_load_section(results: dict[str, Any], load_file: Path) -> dict[str, Any]:
+    """Add a compact summary of a load run, if the run folder holds one."""
+    if not load_file.is_file():
+        return results
+    try:
+        load = json.loads(load_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(
+            f"{load_file} is not readable JSON ({exc}); rerun the load test or remove the file"
+        ) from None
+    if not isinstance(load, dict):
+        raise ReportError(f"{load_file} is not a load result; rerun the load test")
+    keys = ("verdict", "profile", "title", "scale", "compress", "status", "reason", "slos")
+    summary = {key: load.get(key) for key in keys}
+    summary["report"] = "load/load.html"
+    return {**results, "load": summary}
 
 
 # -- results.json -------------------------------------------------------------------------

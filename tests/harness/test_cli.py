@@ -191,3 +191,41 @@ def test_a_malformed_build_digest_exits_2_before_anything_runs(tmp_path: Path) -
 def test_verify_a_missing_certificate_exits_2(tmp_path: Path) -> None:
     done = lienthong("verify", "nothere.jws", cwd=tmp_path)
     assert done.returncode == 2 and "nothere.jws" in done.stderr
+
+
+@pytest.mark.slow
+def test_certify_with_load_adds_a_load_section(tmp_path: Path) -> None:
+    from simulators.identity.credentials import issue_credentials
+    from simulators.sandbox import Sandbox
+
+    state = tmp_path / "state"
+    with Sandbox(state, population_size=100) as sandbox:
+        agency = sandbox.start_agency(issue_credentials(state, "000.00.41.H29"))
+        done = lienthong(
+            "certify",
+            "--target",
+            agency.url,
+            "--agency-id",
+            "000.00.41.H29",
+            "--state-dir",
+            str(state),
+            "--examples",
+            "3",
+            "--with-load",
+            "--load-profile",
+            "flash-crowd",
+            "--load-scale",
+            "0.0001",
+            "--load-compress",
+            "900",
+            "--out",
+            "reports/wl",
+            cwd=tmp_path,
+        )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads((tmp_path / "reports/wl/report.json").read_text())
+    assert report["load"]["profile"] == "flash-crowd"
+    assert (tmp_path / "reports/wl/load/load.html").exists()
+    assert "Load:" in (tmp_path / "reports/wl/report.html").read_text()
+    certified = (tmp_path / "reports/wl/certificate.jws").exists()
+    assert certified == (done.returncode == 0)
