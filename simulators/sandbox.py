@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+import httpx
 from starlette.types import ASGIApp
 
 from simulators.agencies.app import AgencyConfig
@@ -24,13 +25,12 @@ from simulators.common.tokens import TokenVerifier
 from simulators.identity.app import create_app as create_identity_app
 from simulators.identity.credentials import ClientCredentials, identity_db_path
 from simulators.identity.keys import load_or_create_signing_key
-from simulators.identity.resources import POPULATION, PORTAL
+from simulators.identity.resources import POPULATION
 from simulators.identity.store import IdentityStore
 from simulators.population.app import create_app as create_population_app
 from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
-from simulators.portal.app import create_app as create_portal_app
-from simulators.portal.store import PortalStore
+from simulators.portal.runtime import build_portal
 
 __all__ = ["DEFAULT_PORTS", "Sandbox", "SandboxInfo", "SandboxPorts"]
 
@@ -129,7 +129,19 @@ class Sandbox:
             db_path=self.state_dir / "agencies" / f"{name}.db",
             behaviour=behaviour,
         )
-        return self._serve(name, create_agency_app(config), bind_socket(self.host, port))
+        handle = self._serve(name, create_agency_app(config), bind_socket(self.host, port))
+        self._route_to(credentials.agency_id, handle.url)
+        return handle
+
+    def _route_to(self, agency_id: str, base_url: str) -> None:
+        """Tell the portal where this agency's inbound API is, so citizens' dossiers reach it."""
+        response = httpx.post(
+            f"{self.info.portal_url}/admin/routes",
+            json={"agency_id": agency_id, "base_url": base_url},
+            headers={"Authorization": f"Bearer {self.info.admin_token}"},
+            timeout=5.0,
+        )
+        response.raise_for_status()
 
     def stop(self) -> None:
         for server in reversed(self.servers):
@@ -168,9 +180,12 @@ class Sandbox:
         )
 
     def _portal_app(self, idp_url: str, admin: str) -> ASGIApp:
-        store = PortalStore(self.state_dir / "portal" / "portal.db")
-        return create_portal_app(
-            store=store, verifier=_verifier(idp_url, PORTAL), admin_token=admin
+        # The portal routes citizens' dossiers to agencies as its own client, PORTAL.DVCQG.
+        return build_portal(
+            database=self.state_dir / "portal" / "portal.db",
+            state_dir=self.state_dir,
+            idp_url=idp_url,
+            admin_token=admin,
         )
 
 

@@ -291,6 +291,12 @@ def verify(
     raise typer.Exit(verify_command(certificate, public_key, revocations, evidence_dir))
 
 
+# Imported last: harness.cli.population imports `console` from this module.
+from harness.cli.population import population_app  # noqa: E402
+
+app.add_typer(population_app, name="population")
+
+
 @app.command()
 def catalogue(
     out: Annotated[Path, typer.Option(help="Folder for each run's reports.")] = Path(

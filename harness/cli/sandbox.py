@@ -46,6 +46,24 @@ def run_sandbox(*, state_dir: Path, population: int, seed: int, port_base: int) 
         sandbox.stop()
 
 
+def _register_route(info: dict[str, str], agency_id: str, url: str) -> None:
+    """Tell the sandbox portal where this agency is, so citizens' dossiers reach it."""
+    import httpx
+
+    try:
+        httpx.post(
+            f"{info['portal_url']}/admin/routes",
+            timeout=5.0,
+            json={"agency_id": agency_id, "base_url": url},
+            headers={"Authorization": f"Bearer {info['admin_token']}"},
+        ).raise_for_status()
+    except httpx.HTTPError as exc:
+        console.print(
+            f"[yellow]the portal did not take the route ({exc}); citizens' "
+            "dossiers will not reach this agency[/]"
+        )
+
+
 def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path) -> None:
     from simulators.agencies.app import AgencyConfig, create_app
     from simulators.agencies.catalogue import REFERENCE, fault_named
@@ -79,6 +97,7 @@ def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path)
     except OSError as exc:
         raise EnvironmentProblem(f"cannot listen on port {port}: {exc}") from None
     console.print(f"agency {agency_id} ({fault or 'reference'}) at {handle.url}")
+    _register_route(info, agency_id, handle.url)
     try:
         _wait_forever()
     finally:

@@ -7,7 +7,16 @@ from functools import cache
 
 import holidays
 
-__all__ = ["VN_TZ", "add_working_days", "format_dvc", "is_working_day", "now_vn", "parse_dvc"]
+__all__ = [
+    "VN_TZ",
+    "add_working_days",
+    "format_dvc",
+    "is_working_day",
+    "now_vn",
+    "parse_dvc",
+    "shift_working_days",
+    "working_days_between",
+]
 
 # Vietnam has kept UTC+7 without daylight saving since 1975; a fixed offset avoids
 # depending on the machine's tz database.
@@ -66,3 +75,29 @@ def _next_working_day(day: date) -> date:
     while not is_working_day(day):
         day += timedelta(days=1)
     return day
+
+
+def working_days_between(start: datetime, end: datetime) -> int:
+    """Working days a paused clock loses: those from `start`'s day up to, not including,
+    `end`'s day (Vietnam time).
+
+    A pause on Monday lifted on Tuesday costs one day; lifted the same day, none. The day
+    a pause starts counts whole because the agency's request ends its work that day
+    ([ours]: no public rule gives hours).
+    """
+    day, last = start.astimezone(VN_TZ).date(), end.astimezone(VN_TZ).date()
+    count = 0
+    while day < last:
+        count += is_working_day(day)
+        day += timedelta(days=1)
+    return count
+
+
+def shift_working_days(moment: datetime, days: int) -> datetime:
+    """`moment` moved `days` working days later, same time of day: a due date extended by
+    the working days its clock was paused."""
+    local = moment.astimezone(VN_TZ)
+    day = local.date()
+    for _ in range(days):
+        day = _next_working_day(day)
+    return datetime.combine(day, local.timetz())

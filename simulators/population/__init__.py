@@ -1,9 +1,11 @@
-"""The population-database simulator: PIN codec, synthetic citizens, store and HTTP app."""
+"""The population-database simulator: PIN codec, synthetic citizens, store and HTTP app.
+
+Import the parts from their modules (`app`, `store`, `generator`, `load`); only the light
+PIN codec is re-exported here, so importing the package stays cheap.
+"""
 
 from __future__ import annotations
 
-from simulators.population.app import create_app
-from simulators.population.generator import generate_population
 from simulators.population.pin import (
     PROVINCE_CODES,
     InvalidPin,
@@ -13,17 +15,13 @@ from simulators.population.pin import (
     is_valid_pin,
     province_name,
 )
-from simulators.population.store import PopulationStore
 
 __all__ = [
     "PROVINCE_CODES",
     "InvalidPin",
     "PinInfo",
-    "PopulationStore",
-    "create_app",
     "decode_pin",
     "encode_pin",
-    "generate_population",
     "is_valid_pin",
     "province_name",
 ]

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from bisect import bisect
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
-__all__ = ["address", "family_name", "full_name"]
+__all__ = [
+    "Picker",
+    "family_name",
+    "full_name",
+    "given_name",
+    "lookalike",
+    "rural_address",
+    "urban_address",
+]
+
+T = TypeVar("T")
 
 
 def _nfc(words: Sequence[str]) -> tuple[str, ...]:
@@ -55,7 +66,6 @@ _FAMILY_SHARES = (
     ("La", 0.2),
 )
 _FAMILY = _nfc([name for name, _ in _FAMILY_SHARES])
-_FAMILY_CUM = tuple(accumulate(share for _, share in _FAMILY_SHARES))
 
 _MIDDLE = {
     "male": (
@@ -158,41 +168,57 @@ _STREETS = _nfc(
         "Lê Thánh Tông",
     ]
 )
-_WARDS = _nfc(
-    [
-        "Bến Thành",
-        "Hoàn Kiếm",
-        "Ba Đình",
-        "Tân Định",
-        "Hòa Bình",
-        "Thống Nhất",
-        "Trung Tâm",
-        "Đông Hòa",
-        "Tân An",
-        "Phú Lợi",
-        "Hồng Hà",
-        "Quyết Thắng",
-    ]
-)
-# Centrally-run cities are written "TP ..."; the rest are provinces ("tỉnh ...").
-_CITIES = frozenset(_nfc(["Hà Nội", "Hải Phòng", "Đà Nẵng", "Hồ Chí Minh", "Cần Thơ", "Huế"]))
 
 
-def family_name(rng: random.Random) -> str:
-    return rng.choices(_FAMILY, cum_weights=_FAMILY_CUM)[0]
+class Picker(Generic[T]):
+    """Weighted choice with one `random()` and a bisect: several times faster than
+    `Random.choices`, which matters at 100,000 citizens a second."""
+
+    __slots__ = ("_cum", "_total", "_values")
+
+    def __init__(self, values: Sequence[T], weights: Sequence[float]) -> None:
+        self._values = tuple(values)
+        self._cum = tuple(accumulate(weights))
+        self._total = self._cum[-1]
+
+    def __call__(self, rng: random.Random) -> T:
+        return self._values[bisect(self._cum, rng.random() * self._total)]
+
+
+family_name = Picker(_FAMILY, [share for _, share in _FAMILY_SHARES])
+_MIDDLE_PICKERS = {sex: Picker(values, weights) for sex, (values, weights) in _MIDDLE.items()}
 
 
 def full_name(rng: random.Random, sex: Literal["male", "female"], family: str) -> str:
     """`Family Middle Given`, family name first, e.g. "Nguyễn Văn An"."""
-    middles, weights = _MIDDLE[sex]
-    middle = rng.choices(middles, weights=weights)[0]
-    given = rng.choice(_GIVEN[sex])
-    return f"{family} {middle} {given}"
+    given = _GIVEN[sex]
+    return f"{family} {_MIDDLE_PICKERS[sex](rng)} {given[int(rng.random() * len(given))]}"
 
 
-def address(rng: random.Random, province_unit: str) -> str:
-    """A permanent address in the post-2025 form: house, street, ward, province (no district)."""
-    unit = unicodedata.normalize("NFC", province_unit)
-    prefix = "TP" if unit in _CITIES else "tỉnh"
-    house = rng.randint(1, 300)
-    return f"Số {house}, đường {rng.choice(_STREETS)}, phường {rng.choice(_WARDS)}, {prefix} {unit}"
+def given_name(rng: random.Random, sex: Literal["male", "female"]) -> str:
+    return rng.choice(_GIVEN[sex])
+
+
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
+def lookalike(name: str) -> str:
+    """The name with the given name's tone marks dropped (or an acute added): "Nguyễn Văn
+    Hùng" → "Nguyễn Văn Hung". Such pairs are different people; matching must not fold
+    diacritics."""
+    *rest, given = name.split(" ")
+    bare = "".join(c for c in unicodedata.normalize("NFD", given) if c not in _TONES)
+    if bare == unicodedata.normalize("NFD", given):
+        bare = bare[0] + bare[1:].replace("a", "a\u0301", 1) if "a" in bare[1:] else bare + "\u0301"
+    return " ".join([*rest, unicodedata.normalize("NFC", bare)])
+
+
+def urban_address(rng: random.Random, ward: str, unit: str) -> str:
+    """House, street, ward, province: the post-2025 form with no district."""
+    street = _STREETS[int(rng.random() * len(_STREETS))]
+    return f"Số {1 + int(rng.random() * 300)}, đường {street}, {ward}, {unit}"
+
+
+def rural_address(rng: random.Random, ward: str, unit: str) -> str:
+    """Hamlet, commune, province."""
+    return f"Thôn {1 + int(rng.random() * 12)}, {ward}, {unit}"

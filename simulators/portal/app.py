@@ -1,4 +1,4 @@
-"""The portal's status-sync surface (specs/portal.yaml) as a Starlette app.
+"""The reference portal (specs/portal.yaml, specs/portal-legacy.yaml) as a Starlette app.
 
 Every sync from an authenticated caller is recorded, accepted or refused, with the exact
 problem document the caller received: the harness judges agencies from this log.
@@ -6,62 +6,70 @@ problem document the caller received: the harness judges agencies from this log.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
+from joserfc.jwk import ECKey
 from starlette.applications import Starlette
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.common.admin import require_admin
-from simulators.common.clock import parse_dvc
 from simulators.common.http import json_response, read_json_object
+from simulators.common.oauth_client import TokenClient
 from simulators.common.problems import (
-    FieldError,
     ProblemError,
     exception_handlers,
     problem_response,
 )
 from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
-from simulators.portal.lifecycle import PROCEDURES_FILE, load_lifecycle, load_procedure_codes
+from simulators.portal.citizen import CitizenApi
+from simulators.portal.legacy import DEFAULT_DSTCODE, LegacyAccounts, LegacyAdapter
+from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker, agency_tokens
+from simulators.portal.params import INT64_MAX, bad_param, int_param, text_param
 from simulators.portal.store import PortalStore
+from simulators.portal.sync import Caller, SyncRules
+from simulators.portal.views import Views
 
-__all__ = ["SYNC_SCOPE", "create_app"]
+__all__ = ["SYNC_SCOPE", "Delivery", "create_app"]
 
 SYNC_SCOPE = "portal.sync"
-_DATE_FIELDS = ("NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy", "NgayCapNhat")
-_DATE_FIX = "a real date as yyyyMMddHHmmss in Asia/Ho_Chi_Minh, e.g. 20250115143000"
-_INT64_MAX = 9_223_372_036_854_775_807
-_MAX_TEXT_PARAM = 100
 
 
 @dataclass(frozen=True, slots=True)
-class _Caller:
-    agency_id: str | None
-    client_id: str | None
+class Delivery:
+    """How the portal reaches agencies: its own client at the identity provider."""
+
+    token_url: str
+    client_id: str
+    key: ECKey
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
 
-def _caller(claims: dict[str, Any]) -> _Caller:
+def _caller(claims: dict[str, Any]) -> Caller:
     agency = claims.get("agency_id") or claims.get("client_id") or claims.get("sub")
     client = claims.get("client_id") or claims.get("sub")
-    return _Caller(None if agency is None else str(agency), None if client is None else str(client))
+    return Caller(None if agency is None else str(agency), None if client is None else str(client))
 
 
 class _Portal:
-    """Handlers sharing one store, one verifier and the contract compiled once."""
+    """Status sync and the admin surface, sharing one store and one set of rules."""
 
     def __init__(self, store: PortalStore, verifier: TokenVerifier, admin_token: str) -> None:
         self._store = store
         self._verifier = verifier
         self._admin_token = admin_token
-        self._validator = SchemaValidator("portal.yaml", "StatusSync")
-        self._lifecycle = load_lifecycle()
-        self._procedures = load_procedure_codes()
+        self.rules = SyncRules(store)
+        self.outbox = Outbox(store.db)
+        self._route = SchemaValidator("portal.yaml", "AgencyRoute")
+        self._account = SchemaValidator("portal.yaml", "LegacyAccount")
 
     async def sync(self, request: Request) -> Response:
         # A 401 happens before anything is recorded: an unauthenticated caller has no
@@ -72,195 +80,120 @@ class _Portal:
         try:
             require_scope(claims, SYNC_SCOPE)
             payload = await read_json_object(request)
-            return self._accept(caller, payload)
+            return json_response(self.rules.apply(caller, payload, channel="rest", expect_new=None))
         except ProblemError as exc:
-            self._refuse(request, caller, payload, exc)
+            # Store the very document the caller got, so evidence matches what it saw.
+            problem = orjson.loads(problem_response(exc, instance=request.url.path).body)
+            self.rules.refuse(caller, payload, problem, "rest")
             raise
-
-    def _accept(self, caller: _Caller, payload: dict[str, Any]) -> Response:
-        self._validator.check(payload)
-        self._check_semantics(payload)
-        _check_agency(caller, payload)
-        code, status = str(payload["MaHoSo"]), int(payload["TrangThaiHoSo"])
-        # No await between reading the last status and recording the new one, so two
-        # syncs of the same dossier cannot interleave on the event loop.
-        self._check_transition(code, status)
-        sync_id = self._store.record(
-            caller.agency_id, caller.client_id, code, status, True, None, payload
-        )
-        body = {"id": sync_id, "MaHoSo": code, "TrangThaiHoSo": status, "accepted": True}
-        return json_response(body)
-
-    def _refuse(
-        self,
-        request: Request,
-        caller: _Caller,
-        payload: dict[str, Any],
-        exc: ProblemError,
-    ) -> None:
-        # Store the very document the caller got, so evidence matches what it saw.
-        problem = orjson.loads(problem_response(exc, instance=request.url.path).body)
-        code = payload.get("MaHoSo")
-        self._store.record(
-            caller.agency_id,
-            caller.client_id,
-            code[:_MAX_TEXT_PARAM] if isinstance(code, str) else None,
-            _storable_status(payload.get("TrangThaiHoSo")),
-            False,
-            problem,
-            payload,
-        )
-
-    def _check_semantics(self, payload: dict[str, Any]) -> None:
-        errors = [*_date_errors(payload), *self._procedure_errors(payload)]
-        if errors:
-            names = ", ".join(e.field for e in errors)
-            raise ProblemError(
-                422,
-                "Invalid request",
-                f"StatusSync has invalid fields: {names}.",
-                errors=tuple(errors),
-                slug="validation",
-            )
-
-    def _procedure_errors(self, payload: dict[str, Any]) -> list[FieldError]:
-        code = payload["MaTTHC"]
-        if code in self._procedures:
-            return []
-        known = ", ".join(sorted(self._procedures))
-        fix = (
-            f"use the procedure's code in the national procedure database "
-            f"(listed in specs/{PROCEDURES_FILE}); this portal knows {known}"
-        )
-        return [FieldError("/MaTTHC", f"{code!r} is not a known procedure code", fix)]
-
-    def _check_transition(self, dossier_code: str, status: int) -> None:
-        previous = self._store.last_accepted_status(dossier_code)
-        if self._lifecycle.is_legal(previous, status):
-            return
-        allowed = sorted(self._lifecycle.allowed_after(previous))
-        error = _transition_error(self._lifecycle.describe, previous, status, allowed)
-        raise ProblemError(
-            409,
-            "Illegal status transition",
-            f"Dossier {dossier_code} cannot move to status {status}: {error.message}.",
-            errors=(error,),
-            slug="illegal-transition",
-            extra={"previous_status": previous, "allowed_statuses": allowed},
-        )
 
     async def syncs(self, request: Request) -> Response:
         require_admin(request, self._admin_token)
         query = request.query_params
         records = self._store.records(
-            agency_id=_text_param(query, "agency_id"),
-            dossier_code=_text_param(query, "dossier_code"),
-            after_id=_int_param(query, "after_id", default=0, low=0, high=_INT64_MAX),
-            limit=_int_param(query, "limit", default=100, low=1, high=1000),
+            agency_id=text_param(query, "agency_id"),
+            dossier_code=text_param(query, "dossier_code"),
+            after_id=int_param(query, "after_id", default=0, low=0, high=INT64_MAX),
+            limit=int_param(query, "limit", default=100, low=1, high=1000),
         )
         return json_response({"records": records})
 
+    async def set_route(self, request: Request) -> Response:
+        require_admin(request, self._admin_token)
+        body = await read_json_object(request)
+        self._route.check(body)
+        self._store.set_route(body["agency_id"], body["base_url"])
+        return json_response(body)
 
-def _date_errors(payload: dict[str, Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for name in _DATE_FIELDS:
-        if name in payload:
-            try:
-                parse_dvc(payload[name])
-            except ValueError:
-                errors.append(FieldError(f"/{name}", f"{payload[name]!r} is not a date", _DATE_FIX))
-    if not errors and "NgayHenTra" in payload and payload["NgayHenTra"] < payload["NgayTiepNhan"]:
-        # Same fixed-width digits in the same zone: string order is time order.
-        errors.append(
-            FieldError(
-                "/NgayHenTra",
-                f"{payload['NgayHenTra']} is before NgayTiepNhan {payload['NgayTiepNhan']}",
-                "the due date must be on or after the reception date",
+    async def add_legacy_account(self, request: Request) -> Response:
+        require_admin(request, self._admin_token)
+        body = await read_json_object(request)
+        self._account.check(body)
+        LegacyAccounts(self._store.db).register(body["username"], body["secret"], body["agency_id"])
+        return json_response({"username": body["username"], "agency_id": body["agency_id"]})
+
+    async def outbox_messages(self, request: Request) -> Response:
+        require_admin(request, self._admin_token)
+        query = request.query_params
+        state = text_param(query, "state")
+        if state not in (None, "pending", "delivered", "dead"):
+            raise bad_param("state", f"is {state[:40]!r}", "use pending, delivered or dead")
+        limit = int_param(query, "limit", default=100, low=1, high=1000)
+        messages = self.outbox.messages(state, limit)
+        return json_response({"counts": self.outbox.counts(), "messages": messages})
+
+    async def requeue(self, request: Request) -> Response:
+        require_admin(request, self._admin_token)
+        text = request.path_params["message_id"]
+        if not (text.isascii() and text.isdigit() and len(text) <= 18) or not self.outbox.requeue(
+            int(text)
+        ):
+            raise ProblemError(
+                404, "Not found", f"No dead letter {text[:30]}; see GET /admin/outbox?state=dead."
             )
-        )
-    return errors
+        return json_response({"id": int(text), "state": "pending"})
 
 
-def _check_agency(caller: _Caller, payload: dict[str, Any]) -> None:
-    if payload["DonViXuLy"] == caller.agency_id:
-        return
-    raise ProblemError(
-        403,
-        "Wrong agency",
-        f"DonViXuLy is {payload['DonViXuLy']!r} but the token was issued to {caller.agency_id!r}.",
-        errors=(
-            FieldError(
-                "/DonViXuLy",
-                "is not the agency the token was issued to",
-                f"send DonViXuLy {caller.agency_id!r}, or sync with that agency's own token",
-            ),
-        ),
-        slug="wrong-agency",
-    )
+def _lifespan(portal: _Portal, store: PortalStore, delivery: Delivery | None) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if delivery is None:
+            yield
+            return
+        async with httpx.AsyncClient() as http:
+            client = TokenClient(
+                token_url=delivery.token_url,
+                client_id=delivery.client_id,
+                key=delivery.key,
+                http=http,
+            )
+            worker = OutboxWorker(
+                portal.outbox, store.route, http, agency_tokens(client), delivery.policy
+            )
+            app.state.outbox_worker = worker
+            task = asyncio.create_task(worker.run())
+            try:
+                yield
+            finally:
+                worker.stop()
+                await task
+
+    return lifespan
 
 
-def _transition_error(
-    describe: Callable[[int], str],
-    previous: int | None,
-    status: int,
-    allowed: list[int],
-) -> FieldError:
-    listed = ", ".join(describe(s) for s in allowed)
-    if previous is None:
-        message = f"the first sync of a dossier cannot have status {describe(status)}"
-        return FieldError("/TrangThaiHoSo", message, f"start with one of {listed}")
-    message = f"cannot move from {describe(previous)} to {describe(status)}"
-    if allowed == [previous]:
-        fix = f"the dossier is closed at {describe(previous)}; only a re-sync of it is accepted"
-    else:
-        fix = f"send one of {listed}"
-    return FieldError("/TrangThaiHoSo", message, fix)
-
-
-def _storable_status(value: Any) -> int | None:
-    # Refused syncs may carry anything; SQLite INTEGER holds only 64-bit values.
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _INT64_MAX:
-        return value
-    return None
-
-
-def _text_param(query: QueryParams, name: str) -> str | None:
-    value = query.get(name)
-    if value is not None and len(value) > _MAX_TEXT_PARAM:
-        raise _bad_param(
-            name, f"is {len(value)} characters long", f"send at most {_MAX_TEXT_PARAM} characters"
-        )
-    return value
-
-
-def _int_param(query: QueryParams, name: str, *, default: int, low: int, high: int) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    # Digits only: int() would also accept "+5", " 5" and "5_0".
-    if not text.isascii() or not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
-        raise _bad_param(
-            name,
-            f"{text[:40]!r} is not an integer from {low} to {high}",
-            f"send an integer from {low} to {high}, e.g. {name}={low}",
-        )
-    return int(text)
-
-
-def _bad_param(name: str, message: str, fix: str) -> ProblemError:
-    return ProblemError(
-        400,
-        "Invalid query parameter",
-        f"The query parameter {name} {message}.",
-        errors=(FieldError(name, message, fix),),
-        slug="invalid-parameter",
-    )
-
-
-def create_app(*, store: PortalStore, verifier: TokenVerifier, admin_token: str) -> Starlette:
+def create_app(
+    *,
+    store: PortalStore,
+    verifier: TokenVerifier,
+    admin_token: str,
+    delivery: Delivery | None = None,
+    dstcode: str = DEFAULT_DSTCODE,
+) -> Starlette:
+    """The portal; with `delivery`, an outbox worker routes citizen dossiers to agencies."""
     portal = _Portal(store, verifier, admin_token)
+    legacy = LegacyAdapter(LegacyAccounts(store.db), portal.rules, dstcode)
+    citizen = CitizenApi(portal.rules, portal.outbox)
+    views = Views(portal.rules)
     routes = [
         Route("/v1/status-sync", portal.sync, methods=["POST"]),
+        Route("/legacy/auth", legacy.auth, methods=["POST"]),
+        Route("/legacy/integration", legacy.integration, methods=["POST"]),
+        Route("/v1/procedures", views.procedures, methods=["GET"]),
+        Route("/v1/procedures/{code}", views.procedure, methods=["GET"]),
+        Route("/v1/index-766", views.index_json, methods=["GET"]),
+        Route("/dashboard/766", views.dashboard, methods=["GET"]),
+        Route("/v1/citizen/dossiers", citizen.submit, methods=["POST"]),
+        Route("/v1/citizen/dossiers/{code}", citizen.track, methods=["GET"]),
+        Route("/v1/citizen/dossiers/{code}/rating", citizen.rate, methods=["POST"]),
+        Route("/v1/citizen/feedback", citizen.feedback, methods=["POST"]),
         Route("/admin/syncs", portal.syncs, methods=["GET"]),
+        Route("/admin/routes", portal.set_route, methods=["POST"]),
+        Route("/admin/legacy-accounts", portal.add_legacy_account, methods=["POST"]),
+        Route("/admin/outbox", portal.outbox_messages, methods=["GET"]),
+        Route("/admin/outbox/{message_id}/requeue", portal.requeue, methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers=exception_handlers())
+    return Starlette(
+        routes=routes,
+        exception_handlers=exception_handlers(),
+        lifespan=_lifespan(portal, store, delivery),
+    )

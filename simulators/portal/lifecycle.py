@@ -26,6 +26,9 @@ class Lifecycle:
     initial: frozenset[int]
     terminal: frozenset[int]
     transitions: dict[int, frozenset[int]]
+    # Additive keys (issue #4): statuses that stop the clock, and those that end handling.
+    paused: frozenset[int] = frozenset()
+    finished: frozenset[int] = frozenset()
 
     def allowed_after(self, previous: int | None) -> frozenset[int]:
         """Statuses that may follow `previous` (None: the dossier's first sync)."""
@@ -54,6 +57,8 @@ def load_lifecycle() -> Lifecycle:
         initial=frozenset(int(s) for s in data["initial"]),
         terminal=frozenset(int(s) for s in data["terminal"]),
         transitions={int(k): frozenset(int(s) for s in v) for k, v in data["transitions"].items()},
+        paused=frozenset(int(s) for s in data.get("paused", ())),
+        finished=frozenset(int(s) for s in data.get("finished", ())),
     )
     _check_consistent(lifecycle)
     return lifecycle
@@ -62,6 +67,7 @@ def load_lifecycle() -> Lifecycle:
 def _check_consistent(lifecycle: Lifecycle) -> None:
     # A typo in the YAML would otherwise silently make a status unreachable.
     referenced = set(lifecycle.initial) | set(lifecycle.terminal) | set(lifecycle.transitions)
+    referenced |= lifecycle.paused | lifecycle.finished
     for targets in lifecycle.transitions.values():
         referenced |= targets
     unknown = sorted(referenced - set(lifecycle.statuses))

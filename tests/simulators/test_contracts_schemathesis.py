@@ -52,6 +52,7 @@ from simulators.population.app import create_app as create_population_app
 from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
 from simulators.portal.app import create_app as create_portal_app
+from simulators.portal.legacy import LegacyAccounts
 from simulators.portal.store import PortalStore
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -83,7 +84,8 @@ SERVICES = {
     "population": Service(
         "population.yaml",
         "urn:lienthong:population",
-        "citizen.verify citizen.read.identity citizen.read.residence citizen.read.family",
+        "citizen.verify citizen.read.identity citizen.read.residence citizen.read.family "
+        "citizen.changes justice.civil-status police.residence",
     ),
     "portal": Service(
         "portal.yaml",
@@ -91,6 +93,8 @@ SERVICES = {
         "portal.sync",
         {"subject": AGENCY, "agency_id": AGENCY},
     ),
+    # The legacy adapter authenticates with a session in the body, not a bearer token.
+    "portal-legacy": Service("portal-legacy.yaml", None),
 }
 MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIVE}
 
@@ -121,6 +125,7 @@ class Simulator:
     citizens: list[dict[str, Any]] = field(default_factory=list)
     client_key: ECKey | None = None
     procedures: list[str] = field(default_factory=list)
+    session: str = ""  # a live legacy-adapter session (portal)
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +174,17 @@ def build(
         portal = PortalStore(tmp_path / "portal.sqlite")
         stores.append(portal)
         procedures = yaml.safe_load((SPECS / "procedures.yaml").read_text(encoding="utf-8"))
+        # A route and a legacy account, so citizen submissions and adapter calls get past
+        # "unknown agency" and "unknown session" to the paths that do the work.
+        portal.set_route(AGENCY, "http://agency.invalid")
+        accounts = LegacyAccounts(portal.db)
+        accounts.register("igate", "igate-secret", AGENCY)
+        login = accounts.login("igate", "igate-secret")
+        assert login is not None
         return Simulator(
             create_portal_app(store=portal, verifier=verifier, admin_token=ADMIN_TOKEN),
             procedures=[p["code"] for p in procedures["procedures"]],
+            session=login[0],
         )
 
     yield build_simulator
@@ -264,9 +277,13 @@ def _realistic(operation: Any, simulator: Simulator, auth: AuthStorage) -> Any:
             st.lists(st.sampled_from(sorted(FIELD_SCOPES)), min_size=1, unique=True),
         ).flatmap(
             lambda drawn: cases(
-                path_parameters={"pin": drawn[0]["pin"]}, query={"fields": ",".join(drawn[1])}
+                path_parameters={"pin": drawn[0]["pin"]},
+                query={"fields": ",".join(drawn[1]), **POPULATION_PURPOSE},
             )
         )
+    population = _realistic_population(label, simulator, cases)
+    if population is not None:
+        return population
     if label == "POST /v1/status-sync":
         # Few dossiers and every status, so syncs build on each other: accepted
         # transitions (200) and illegal ones (409) both occur.
@@ -280,6 +297,94 @@ def _realistic(operation: Any, simulator: Simulator, auth: AuthStorage) -> Any:
                 "DonViXuLy": st.sampled_from([AGENCY, AGENCY, "000.00.02.H29"]),
             }
         ).flatmap(lambda body: cases(body=body))
+    if label == "POST /v1/citizen/dossiers":
+        return st.fixed_dictionaries(
+            {
+                "MaTTHC": st.sampled_from(simulator.procedures),
+                "DonViXuLy": st.sampled_from([AGENCY, "000.00.02.H29"]),
+                "ChuHoSo": st.just(
+                    {"SoDinhDanh": "001090000001", "HoVaTen": "Lê Văn D", "NgaySinh": "19900101"}
+                ),
+            }
+        ).flatmap(lambda body: cases(body=body))
+    if label == "POST /legacy/auth":
+        return cases(
+            body={"username": "igate", "secret": "igate-secret"}, headers={"dstcode": "DVCQG"}
+        )
+    if label == "POST /legacy/integration":
+        item = st.fixed_dictionaries(
+            {
+                "MaHoSo": st.sampled_from([f"{AGENCY}-250115-000{i}" for i in range(1, 4)]),
+                "MaTTHC": st.sampled_from(simulator.procedures),
+                "TrangThaiHoSo": st.integers(1, 10),
+                "NgayTiepNhan": st.just("20250115083000"),
+            }
+        )
+        return st.tuples(
+            st.sampled_from(
+                [
+                    "DongBoHoSoMC",
+                    "CapNhatTienDoHoSoMC",
+                    "TraCuuHoSo",
+                    "LayThuTuc",
+                    "LayDanhSachTTHC",
+                ]
+            ),
+            st.lists(item, min_size=1, max_size=3),
+            st.booleans(),
+        ).flatmap(
+            lambda drawn: cases(
+                body={
+                    "session": simulator.session,
+                    "madonvi": AGENCY,
+                    "service": drawn[0],
+                    "isUpdating": drawn[2],
+                    "data": drawn[1],
+                    "MaHoSo": drawn[1][0]["MaHoSo"],
+                },
+                headers={"dstcode": "DVCQG"},
+            )
+        )
+    return None
+
+
+POPULATION_PURPOSE = {"purpose": "residence-management", "legal_basis": "Luật Cư trú 2020"}
+
+
+def _realistic_population(label: str, simulator: Simulator, cases: Any) -> Any:
+    """Population writes and household reads with citizens that exist, so they reach 200."""
+    citizens = st.sampled_from(simulator.citizens)
+    if label == "GET /v1/citizens/{pin}/household":
+        return citizens.flatmap(
+            lambda c: cases(path_parameters={"pin": c["pin"]}, query=POPULATION_PURPOSE)
+        )
+    if label == "POST /v1/births":
+        body = {"full_name": "Lê Văn Mới", "date_of_birth": "2025-06-01", "sex": "male"}
+        return st.sampled_from(["001", "079", "003"]).flatmap(
+            lambda p: cases(body={**body, "birth_registration_province": p})
+        )
+    if label == "POST /v1/deaths":
+        return citizens.flatmap(
+            lambda c: cases(body={"pin": c["pin"], "date_of_death": "2025-06-01"})
+        )
+    if label == "POST /v1/residence-changes":
+        return st.tuples(citizens, st.sampled_from(["permanent", "temporary"])).flatmap(
+            lambda d: cases(
+                body={"pin": d[0]["pin"], "kind": d[1], "ward": "00070", "address": "Số 1"}
+            )
+        )
+    if label == "POST /admin/consents":
+        return citizens.flatmap(
+            lambda c: cases(
+                body={
+                    "pin": c["pin"],
+                    "client_id": "client-1",
+                    "purpose": "civil-status",
+                    "fields": ["full_name"],
+                    "valid_for_s": 60,
+                }
+            )
+        )
     return None
 
 

@@ -1,0 +1,243 @@
+"""Writes on the population: consents, purpose registrations, and the life events other
+agencies cause (birth → PIN, death, residence change), each appended to the change feed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from simulators.common.clock import VN_TZ
+from simulators.population.access import PURPOSES
+from simulators.population.households import PinSpace
+from simulators.population.pin import encode_pin, province_name
+from simulators.population.records import RecordStore
+from simulators.population.reference import ward_name
+from simulators.population.schema import CITIZEN_COLUMNS
+
+__all__ = ["LifeEventError", "PopulationStore"]
+
+
+class LifeEventError(ValueError):
+    """A life event the record contradicts; `field` names the culprit, status 404 or 409."""
+
+    def __init__(self, field: str, message: str, fix: str = "", status: int = 409) -> None:
+        super().__init__(message)
+        self.field, self.fix, self.status = field, fix, status
+
+
+class PopulationStore(RecordStore):
+    """The whole store: reads and audit (RecordStore) plus every write."""
+
+    # -- registrations and consents --------------------------------------------------------
+
+    def registered_purposes(self, client_id: str) -> set[str]:
+        """A client's purposes; one never registered may use the whole catalogue (sandbox)."""
+        rows = self.db.execute(
+            "SELECT purposes FROM registrations WHERE client_id = ?", (client_id,)
+        )
+        return set(json.loads(rows[0]["purposes"])) if rows else set(PURPOSES)
+
+    def register_purposes(self, client_id: str, purposes: list[str]) -> None:
+        self.db.execute(
+            "INSERT INTO registrations (client_id, purposes) VALUES (?, ?) ON CONFLICT "
+            "(client_id) DO UPDATE SET purposes = excluded.purposes",
+            (client_id, json.dumps(sorted(set(purposes)))),
+        )
+
+    def grant_consent(
+        self, pin: str, client_id: str, purpose: str, fields: list[str], expires_at: datetime
+    ) -> dict[str, Any]:
+        consent_id = uuid.uuid4().hex
+        self.db.execute(
+            "INSERT INTO consents (id, pin, client_id, purpose, fields, granted_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                consent_id,
+                pin,
+                client_id,
+                purpose,
+                json.dumps(fields),
+                self.clock.stamp(),
+                expires_at.astimezone(VN_TZ).isoformat(timespec="seconds"),
+            ),
+        )
+        consent = self.consent(consent_id)
+        assert consent is not None
+        return consent
+
+    def consent(self, consent_id: str) -> dict[str, Any] | None:
+        rows = self.db.execute("SELECT * FROM consents WHERE id = ?", (consent_id,))
+        if not rows:
+            return None
+        consent = {k: v for k, v in rows[0].items() if v is not None}
+        consent["fields"] = json.loads(consent["fields"])
+        consent["status"] = self.consent_status(consent)
+        return consent
+
+    def consent_status(self, consent: dict[str, Any]) -> str:
+        if consent.get("withdrawn_at"):
+            return "withdrawn"
+        expired = datetime.fromisoformat(consent["expires_at"]) <= self.clock.now()
+        return "expired" if expired else "active"
+
+    def withdraw_consent(self, consent_id: str) -> dict[str, Any] | None:
+        self.db.execute(
+            "UPDATE consents SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
+            (self.clock.stamp(), consent_id),
+        )
+        return self.consent(consent_id)
+
+    # -- the change feed -------------------------------------------------------------------
+
+    def append_change(self, kind: str, pin: str, client_id: str, data: dict[str, Any]) -> int:
+        rows = self.db.execute(
+            "INSERT INTO changes (at, kind, pin, client_id, data) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING seq",
+            (self.clock.stamp(), kind, pin, client_id, json.dumps(data, ensure_ascii=False)),
+        )
+        return int(rows[0]["seq"])
+
+    def changes(self, after: int, limit: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, at, kind, pin, data FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [{**r, "seq": int(r["seq"]), "data": json.loads(r["data"])} for r in rows]
+
+    # -- life events -----------------------------------------------------------------------
+
+    def register_birth(self, client_id: str, birth: dict[str, Any]) -> dict[str, Any]:
+        """A birth registered by civil status: a new citizen with a new PIN, no residence yet."""
+        born = date.fromisoformat(birth["date_of_birth"])
+        parents = {k: self._parent(birth.get(k), k, born) for k in ("father_pin", "mother_pin")}
+        with self.db.transaction():
+            pin = self._new_pin(birth["birth_registration_province"], birth["sex"], born.year)
+            row = self._birth_row(pin, birth, parents)
+            self.insert_citizens([tuple(row[c] for c in CITIZEN_COLUMNS)])
+            self.append_change("birth", pin, client_id, {"date_of_birth": birth["date_of_birth"]})
+        return row
+
+    def _parent(self, pin: str | None, field: str, born: date) -> dict[str, Any] | None:
+        if pin is None:
+            return None
+        parent = self.get(pin)
+        if parent is None:
+            raise LifeEventError(
+                field, f"no citizen has the PIN {pin}", "register the parent first", 404
+            )
+        if (
+            parent["date_of_birth"]
+            > date(born.year - 18, born.month, min(born.day, 28)).isoformat()
+        ):
+            raise LifeEventError(field, f"{pin} is not 18 years older than the child")
+        return parent
+
+    def _new_pin(self, province: str, sex: str, year: int) -> str:
+        # Serials from the never-issued range, so a registered birth can't collide with
+        # the generated population; retry on the rare clash between two registrations.
+        rng = random.Random()
+        low = (PinSpace.ISSUED_PER_CHUNK + PinSpace.OLD_PER_CHUNK) * PinSpace.MAX_CHUNKS
+        for _ in range(20):
+            pin = encode_pin(province, sex, year, rng.randrange(low, 1_000_000))  # type: ignore[arg-type]
+            if self.get(pin) is None:
+                return pin
+        raise LifeEventError("birth_registration_province", "no free PIN found; try again")
+
+    def _birth_row(
+        self, pin: str, birth: dict[str, Any], parents: dict[str, Any]
+    ) -> dict[str, Any]:
+        father, mother = parents["father_pin"], parents["mother_pin"]
+        first = father or mother
+        row = dict.fromkeys(CITIZEN_COLUMNS)
+        row.update(
+            pin=pin,
+            full_name=birth["full_name"],
+            date_of_birth=birth["date_of_birth"],
+            sex=birth["sex"],
+            birth_registration_province=birth["birth_registration_province"],
+            native_place=first["native_place"]
+            if first
+            else province_name(birth["birth_registration_province"]),
+            ethnicity=birth.get("ethnicity", first["ethnicity"] if first else "01"),
+            religion=birth.get("religion", "Không"),
+            nationality=birth.get("nationality", "VN"),
+            marital_status="single",
+            father_pin=father and father["pin"],
+            mother_pin=mother and mother["pin"],
+            legal_representative_pin=first and first["pin"],
+            vneid_level=0,
+            hard_case="newborn",
+        )
+        return row
+
+    def record_death(self, client_id: str, pin: str, died: str) -> dict[str, Any]:
+        citizen = self._living(pin)
+        if died < citizen["date_of_birth"]:
+            raise LifeEventError("date_of_death", "is before the date of birth")
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE citizens SET date_of_death = ?, permanent_address = NULL, "
+                "permanent_ward = NULL, temporary_address = NULL, temporary_ward = NULL, "
+                "current_address = NULL, current_ward = NULL, household_id = NULL, "
+                "relationship_to_head = NULL, vneid_level = 0 WHERE pin = ?",
+                (died, pin),
+            )
+            if citizen["spouse_pin"]:
+                self.db.execute(
+                    "UPDATE citizens SET marital_status = 'widowed' WHERE pin = ?",
+                    (citizen["spouse_pin"],),
+                )
+            self.append_change("death", pin, client_id, {"date_of_death": died})
+        return {**citizen, "date_of_death": died}
+
+    def change_residence(self, client_id: str, pin: str, change: dict[str, Any]) -> dict[str, Any]:
+        """A move registered by the police: permanent (joins or founds a household) or
+        temporary (the current address follows it)."""
+        self._living(pin)
+        kind, ward = change["kind"], change["ward"]
+        address = f"{change['address']}, {ward_name(ward)}"
+        with self.db.transaction():
+            if kind == "permanent":
+                self._move_permanently(pin, address, ward, change)
+            else:
+                self.db.execute(
+                    "UPDATE citizens SET temporary_address = ?, temporary_ward = ?, "
+                    "current_address = ?, current_ward = ? WHERE pin = ?",
+                    (address, ward, address, ward, pin),
+                )
+            self.append_change("residence", pin, client_id, {"kind": kind, "ward": ward})
+        updated = self.get(pin)
+        assert updated is not None
+        return updated
+
+    def _move_permanently(self, pin: str, address: str, ward: str, change: dict[str, Any]) -> None:
+        household = change.get("household_id")
+        role = change.get("relationship_to_head", "khác")
+        if household is None:
+            household, role = f"HO{pin[:3]}{uuid.uuid4().hex[:10].upper()}", "chủ hộ"
+        else:
+            members = self.household(household)
+            if not members:
+                raise LifeEventError(
+                    "/household_id", f"no household {household}", "omit it to found one", 404
+                )
+            address, ward = members[0]["permanent_address"], members[0]["permanent_ward"]
+        self.db.execute(
+            "UPDATE citizens SET permanent_address = ?, permanent_ward = ?, current_address = ?, "
+            "current_ward = ?, temporary_address = NULL, temporary_ward = NULL, household_id = ?, "
+            "relationship_to_head = ?, hard_case = CASE WHEN hard_case = 'newborn' THEN NULL "
+            "ELSE hard_case END WHERE pin = ?",
+            (address, ward, address, ward, household, role, pin),
+        )
+
+    def _living(self, pin: str) -> dict[str, Any]:
+        citizen = self.get(pin)
+        if citizen is None:
+            raise LifeEventError("pin", f"no citizen has the PIN {pin}", "check the PIN", 404)
+        if citizen["date_of_death"]:
+            raise LifeEventError("pin", f"{pin} died on {citizen['date_of_death']}")
+        return citizen
