@@ -10,6 +10,7 @@ from typing import Any
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
+from joserfc.jws import JWSRegistry
 
 from simulators.common.problems import ProblemError
 from simulators.identity.store import Client, IdentityStore
@@ -19,7 +20,9 @@ __all__ = ["ASSERTION_TYPE", "MAX_ASSERTION_LIFETIME_S", "authenticate_client", 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME_S = 300
 _CLOCK_SKEW_S = 30
-_CLIENT_ALGORITHMS = ["ES256", "EdDSA"]
+# joserfc's default registry refuses EdDSA as "not recommended"; clients holding Ed25519
+# keys are legitimate here, so the allowed algorithms are named explicitly.
+_CLIENT_ALGORITHMS = JWSRegistry(algorithms=["ES256", "EdDSA", "Ed25519"])
 
 
 def oauth_error(status: int, error: str, description: str) -> ProblemError:
@@ -75,7 +78,7 @@ def _verified_claims(assertion: str, client: Client) -> dict[str, Any]:
         key = (OKPKey if client.public_jwk.get("kty") == "OKP" else ECKey).import_key(
             client.public_jwk
         )
-        decoded = jwt.decode(assertion, key, algorithms=_CLIENT_ALGORITHMS)
+        decoded = jwt.decode(assertion, key, registry=_CLIENT_ALGORITHMS)
     except (ValueError, JoseError):
         raise oauth_error(
             401,

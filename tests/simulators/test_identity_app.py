@@ -472,3 +472,53 @@ def test_a_nan_exp_is_refused_for_its_exp(idp: Idp) -> None:
     response = request_token(idp, _nan_exp_assertion(idp.credentials.private_key))
     problem = assert_oauth_error(response, 401, "invalid_client")
     assert "jti" not in problem["error_description"]
+
+
+def test_an_ed25519_client_gets_a_token(tmp_path: Path) -> None:
+    """Clients may sign assertions with Ed25519 keys (alg EdDSA or Ed25519)."""
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import OKPKey
+    from joserfc.jws import JWSRegistry
+
+    from simulators.identity.app import create_app
+    from simulators.identity.keys import load_or_create_signing_key
+    from simulators.identity.store import Client, IdentityStore
+
+    store = IdentityStore(tmp_path / "idp.db")
+    key = OKPKey.generate_key("Ed25519", auto_kid=True)
+    store.register_client(
+        Client("ED.CLIENT", "ED.CLIENT", key.as_dict(private=False), frozenset({"citizen.verify"}))
+    )
+    app = create_app(
+        store=store,
+        signing_key=load_or_create_signing_key(tmp_path / "k.json"),
+        issuer="http://testserver",
+        admin_token="admin",
+    )
+    now = int(time.time())
+    registry = JWSRegistry(algorithms=["Ed25519"])
+    assertion = jose_jwt.encode(
+        {"alg": "Ed25519", "kid": key.kid},
+        {
+            "iss": "ED.CLIENT",
+            "sub": "ED.CLIENT",
+            "aud": "http://testserver/oauth2/token",
+            "iat": now,
+            "exp": now + 60,
+            "jti": "ed-1",
+        },
+        key,
+        registry=registry,
+    )
+    with TestClient(app) as client:
+        response = client.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+                "resource": "urn:lienthong:population",
+            },
+        )
+    assert response.status_code == 200, response.text
+    store.close()
