@@ -7,7 +7,14 @@ from typing import Any
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem
 
-__all__ = ["agency_token", "audit_entries", "mint_token", "sample_citizens", "sync_records"]
+__all__ = [
+    "agency_token",
+    "audit_entries",
+    "last_audit_id",
+    "mint_token",
+    "sample_citizens",
+    "sync_records",
+]
 
 _AGENCY_SCOPES = "dossier.submit dossier.read"
 
@@ -72,11 +79,33 @@ def sample_citizens(ctx: CheckContext, count: int) -> list[dict[str, Any]]:
     return list(citizens)
 
 
-def audit_entries(ctx: CheckContext, client_id: str) -> list[dict[str, Any]]:
-    data = _admin_get(
-        ctx, f"{ctx.sandbox.population_url}/admin/audit", {"client_id": client_id, "limit": 1000}
+_AUDIT_PAGE = 1000
+_AUDIT_PAGES = 50  # a bound, not a guess: 50,000 entries for one client and one PIN
+
+
+def audit_entries(
+    ctx: CheckContext, client_id: str, *, pin: str, after_id: int = 0
+) -> list[dict[str, Any]]:
+    """The client's audit entries for one PIN with an id above `after_id`, oldest first."""
+    entries: list[dict[str, Any]] = []
+    for _ in range(_AUDIT_PAGES):
+        params = {"client_id": client_id, "pin": pin, "after_id": after_id, "limit": _AUDIT_PAGE}
+        data = _admin_get(ctx, f"{ctx.sandbox.population_url}/admin/audit", params)
+        page = list(data.get("entries", [])) if isinstance(data, dict) else []
+        entries += page
+        if len(page) < _AUDIT_PAGE:
+            return entries
+        after_id = int(page[-1]["id"])
+    raise EnvironmentProblem(
+        f"more than {_AUDIT_PAGES * _AUDIT_PAGE} audit entries for one "
+        "applicant; use a fresh sandbox state directory"
     )
-    return list(data.get("entries", [])) if isinstance(data, dict) else []
+
+
+def last_audit_id(ctx: CheckContext, client_id: str, *, pin: str) -> int:
+    """Where this run's audit history starts: earlier runs must not count as evidence."""
+    entries = audit_entries(ctx, client_id, pin=pin)
+    return max((int(e["id"]) for e in entries), default=0)
 
 
 def sync_records(ctx: CheckContext, dossier_code: str) -> list[dict[str, Any]]:

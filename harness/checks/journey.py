@@ -17,7 +17,13 @@ from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure, Skip
 from harness.records import Finding
 from harness.samples import dossier_for
-from harness.sandbox_api import agency_token, audit_entries, sample_citizens, sync_records
+from harness.sandbox_api import (
+    agency_token,
+    audit_entries,
+    last_audit_id,
+    sample_citizens,
+    sync_records,
+)
 
 __all__ = [
     "Journey",
@@ -119,6 +125,8 @@ def follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, A
 
 def _run_journeys(ctx: CheckContext) -> Journeys:
     citizen = sample_citizens(ctx, 1)[0]
+    client = ctx.target.agency_id
+    since = last_audit_id(ctx, client, pin=citizen["pin"])
     genuine = follow(ctx, "genuine applicant", citizen["pin"], dossier_for(ctx, citizen))
     impostor_name = "Trần Thị Mạo Danh"
     impostor = follow(
@@ -127,10 +135,8 @@ def _run_journeys(ctx: CheckContext) -> Journeys:
         citizen["pin"],
         dossier_for(ctx, citizen, full_name=impostor_name),
     )
-    audit = tuple(audit_entries(ctx, ctx.target.agency_id))
-    audit_id = ctx.observe(
-        "population-audit-log", {"client_id": ctx.target.agency_id, "entries": list(audit)}
-    )
+    audit = tuple(audit_entries(ctx, client, pin=citizen["pin"], after_id=since))
+    audit_id = ctx.observe("population-audit-log", {"client_id": client, "entries": list(audit)})
     return Journeys(genuine, impostor, audit, audit_id)
 
 

@@ -63,3 +63,29 @@ def test_each_fault_fails_exactly_its_intended_requirements(
     assert run.verdict is Outcome.FAIL
     assert _failed(run) == set(fault.breaks)
     assert not [r for r in run.requirements if r.outcome is Outcome.ERROR]
+
+
+def test_an_earlier_runs_audit_history_is_not_evidence(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Same client, verified last time, skips verification now: this run must fail."""
+    agency_id = "000.00.50.H29"
+    credentials = issue_credentials(sandbox.state_dir, agency_id)
+    info = sandbox.info
+    endpoints = SandboxEndpoints(
+        info.identity_url, info.population_url, info.portal_url, info.admin_token
+    )
+    outcomes, titles = [], []
+    for run, behaviour in enumerate((REFERENCE, FAULTS["skips-applicant-verification"].behaviour)):
+        agency = sandbox.start_agency(credentials, behaviour=behaviour, name=f"history-{run}")
+        settings = RunSettings(
+            target=Target(agency.url, agency_id),
+            sandbox=endpoints,
+            out_dir=tmp_path / str(run),
+            examples=3,
+            sync_timeout_s=4.0,
+        )
+        result = certify(settings)
+        outcomes.append(_failed(result))
+        titles += [f.title for c in result.checks for f in c.findings]
+    assert outcomes == [set(), {"POP-VERIFY-APPLICANT@1"}]
+    # The verification the first run made must not stand in for the one the second skipped.
+    assert "The applicant was never verified at the population database" in titles
