@@ -3,7 +3,7 @@ it verifies. Importing this package registers them all."""
 
 from __future__ import annotations
 
-from harness.checks import contract, disclosure, idempotency, journey, tokens
+from harness.checks import contract, disclosure, idempotency, journey, resilience, tokens
 from harness.checks.registry import CheckSpec, check, registered_checks
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "idempotency",
     "journey",
     "registered_checks",
+    "resilience",
     "tokens",
 ]

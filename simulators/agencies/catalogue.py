@@ -22,6 +22,7 @@ class Behaviour:
     dvc_date_format: bool = True
     idempotent_resubmission: bool = True
     discreet_errors: bool = True
+    retry_transient: bool = True
 
 
 REFERENCE = Behaviour()
@@ -101,6 +102,12 @@ FAULTS: dict[str, Fault] = {
             "treats an identical resubmission as a new dossier and processes it again",
             ("AGY-IDEMPOTENT-SUBMIT@1",),
             Behaviour(idempotent_resubmission=False),
+        ),
+        Fault(
+            "gives-up-on-outage",
+            "calls the population database once and leaves the dossier stuck on a 503",
+            ("RES-TRANSIENT-RETRY@1",),
+            Behaviour(retry_transient=False),
         ),
         Fault(
             "verbose-errors",

@@ -116,17 +116,18 @@ class Processor:
         self, method: str, url: str, resource: str, scope: str, body: dict[str, Any]
     ) -> httpx.Response:
         delay = 0.2
-        for attempt in range(1, _ATTEMPTS + 1):
+        attempts = _ATTEMPTS if self.behaviour.retry_transient else 1
+        for attempt in range(1, attempts + 1):
             token = await self.tokens.token(resource, scope)
             try:
                 response = await self.http.request(
                     method, url, json=body, headers={"Authorization": f"Bearer {token}"}
                 )
             except httpx.TransportError:
-                if attempt == _ATTEMPTS:
+                if attempt == attempts:
                     raise
             else:
-                if response.status_code not in _TRANSIENT or attempt == _ATTEMPTS:
+                if response.status_code not in _TRANSIENT or attempt == attempts:
                     return response
                 delay = _retry_after(response, delay)
             await asyncio.sleep(delay)

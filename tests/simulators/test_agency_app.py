@@ -372,6 +372,7 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "iso-dates-in-sync",
         "reprocesses-resubmissions",
         "verbose-errors",
+        "gives-up-on-outage",
     }
 
 
