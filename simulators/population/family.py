@@ -87,10 +87,12 @@ class ChunkBuilder(Draws):
 
     def rows(self, size: int) -> list[CitizenRow]:
         made: list[Row] = []
+        finish, household, append = self.finish, self.household, made.append
         while len(made) < size:
-            for row in self.household(size - len(made)):
-                self.finish(row)
-                made.append(row)
+            for row in household(size - len(made)):
+                finish(row)
+                append(row)
+        # Tuples only now: the next household's look-alike head still marks this one's.
         return [tuple(row) for row in made]  # type: ignore[arg-type]
 
     def household(self, room: int) -> list[Row]:
