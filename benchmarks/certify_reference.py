@@ -28,7 +28,14 @@ _GROUPS = {
         "token_expiry_enforced",
         "token_audience_enforced",
         "token_signature_verified",
+        "token_not_before_enforced",
+        "token_issuer_enforced",
+        "unsigned_token_refused",
+        "token_scope_enforced",
     ),
+    "idempotency": ("resubmission_is_idempotent",),
+    "disclosure": ("errors_disclose_nothing",),
+    "resilience": ("transient_outage_survived",),
 }
 
 

@@ -1,14 +1,17 @@
 """The reference agency's inbound API (specs/agency.yaml) for temporary residence.
 
 On a new dossier it answers 202 at once, then verifies the applicant at the population
-database and syncs status 2 then 4 to the portal (or 3 when verification fails).
+database and syncs status 2 then 4 to the portal (or 3 when verification fails; 5 or 6
+when the form data asks for a supplement or an online payment, see actions.py). The
+citizen's payment, supplement and withdrawal move the dossier at once and are synced in
+the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +24,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators.agencies.actions import (
+    IN_PROCESS,
+    PAYMENT_REQUESTED,
+    SUPPLEMENT_REQUESTED,
+    WITHDRAWN,
+    fees_by_procedure,
+    idempotency_key,
+    status_conflict,
+    withdrawable,
+)
 from simulators.agencies.catalogue import REFERENCE, Behaviour
 from simulators.agencies.processing import Processor
-from simulators.agencies.store import AgencyStore, body_digest
+from simulators.agencies.store import Action, AgencyStore, Dossier, body_digest
 from simulators.common.clock import parse_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.oauth_client import TokenClient
@@ -66,30 +79,60 @@ def _deadlines() -> dict[str, int]:
     return {p["code"]: int(p["deadline_working_days"]) for p in catalogue}
 
 
-def _check_dates(body: dict[str, Any]) -> None:
-    errors: list[FieldError] = []
+def _timestamp_errors(body: dict[str, Any], name: str) -> list[FieldError]:
     try:
-        parse_dvc(body["NgayNopHoSo"])
+        parse_dvc(body[name])
     except ValueError:
-        errors.append(
-            FieldError(
-                "/NgayNopHoSo",
-                "not a real date-time",
-                "yyyyMMddHHmmss in Asia/Ho_Chi_Minh, e.g. 20250115143000",
-            )
-        )
+        fix = "yyyyMMddHHmmss in Asia/Ho_Chi_Minh, e.g. 20250115143000"
+        return [FieldError(f"/{name}", "not a real date-time", fix)]
+    return []
+
+
+def _invalid_dates(errors: list[FieldError]) -> ProblemError:
+    return ProblemError(
+        422,
+        "Invalid request",
+        "Some dates are not real dates.",
+        errors=tuple(errors),
+        slug="validation",
+    )
+
+
+def _check_timestamp(body: dict[str, Any], name: str) -> None:
+    errors = _timestamp_errors(body, name)
+    if errors:
+        raise _invalid_dates(errors)
+
+
+def _check_dates(body: dict[str, Any]) -> None:
+    errors = _timestamp_errors(body, "NgayNopHoSo")
     try:
         datetime.strptime(body["ChuHoSo"]["NgaySinh"], "%Y%m%d")
     except ValueError:
         errors.append(FieldError("/ChuHoSo/NgaySinh", "not a real date", "yyyyMMdd, e.g. 19900131"))
     if errors:
+        raise _invalid_dates(errors)
+
+
+def _dossier_code(request: Request) -> str:
+    code: str = request.path_params["dossier_code"]
+    if not _DOSSIER_CODE.fullmatch(code):
         raise ProblemError(
-            422,
-            "Invalid request",
-            "Some dates are not real dates.",
-            errors=tuple(errors),
-            slug="validation",
+            400,
+            "Invalid dossier code",
+            "Dossier codes look like 000.00.01.H29-240115-0001.",
+            errors=(FieldError("dossier_code", "malformed", "<agency id>-<yyMMdd>-<NNNN>"),),
         )
+    return code
+
+
+def _repeat_conflict(what: str, key: str) -> ProblemError:
+    return ProblemError(
+        409,
+        "Conflict",
+        f"This {what} was already received with different content.",
+        errors=(FieldError(key, "already used", f"use a new {key} for a new {what}"),),
+    )
 
 
 class AgencyApi:
@@ -99,6 +142,9 @@ class AgencyApi:
         self.config = config
         self.store = AgencyStore(config.db_path)
         self.submission = SchemaValidator("agency.yaml", "DossierSubmission")
+        self.payment = SchemaValidator("agency.yaml", "Payment")
+        self.supplement = SchemaValidator("agency.yaml", "Supplement")
+        self.withdrawal = SchemaValidator("agency.yaml", "Withdrawal")
         self.verifier = TokenVerifier(
             jwks_url=f"{config.idp_url}/.well-known/jwks.json",
             issuer=config.idp_url,
@@ -115,6 +161,7 @@ class AgencyApi:
 
     async def submit(self, request: Request) -> Response:
         await self._authorize(request, "dossier.submit")
+        idempotency_key(request)  # MaHoSo identifies the dossier; the key is only checked
         body = await read_json_object(request)
         request.state.body = body  # only the verbose-errors fault echoes it back
         self.submission.check(body)
@@ -137,18 +184,96 @@ class AgencyApi:
 
     async def status(self, request: Request) -> Response:
         await self._authorize(request, "dossier.read")
-        code = request.path_params["dossier_code"]
-        if not _DOSSIER_CODE.fullmatch(code):
-            raise ProblemError(
-                400,
-                "Invalid dossier code",
-                "Dossier codes look like 000.00.01.H29-240115-0001.",
-                errors=(FieldError("dossier_code", "malformed", "<agency id>-<yyMMdd>-<NNNN>"),),
-            )
+        return json_response(self._dossier(_dossier_code(request)).status_view())
+
+    def _dossier(self, code: str) -> Dossier:
         dossier = self.store.get(code)
         if dossier is None:
             raise ProblemError(404, "Not found", f"No dossier {code} was received here.")
-        return json_response(dossier.status_view())
+        return dossier
+
+    async def _action(
+        self, request: Request, validator: SchemaValidator
+    ) -> tuple[Dossier, dict[str, Any], str | None]:
+        """Checks every citizen action shares: token, code, key, body; then the dossier."""
+        await self._authorize(request, "dossier.submit")
+        code = _dossier_code(request)
+        key = idempotency_key(request)
+        body = await read_json_object(request)
+        request.state.body = body
+        validator.check(body)
+        return self._dossier(code), body, key
+
+    async def pay(self, request: Request) -> Response:
+        dossier, body, _ = await self._action(request, self.payment)
+        _check_timestamp(body, "NgayThanhToan")
+        action = Action("payment", body["MaGiaoDich"], dossier.code, body_digest(body))
+        repeated = self._repeated(action, "payment", "MaGiaoDich")
+        if repeated is not None:
+            return repeated
+        allowed = frozenset({PAYMENT_REQUESTED})
+        if dossier.status not in allowed:
+            raise status_conflict(dossier.code, dossier.status, allowed, "a payment")
+        self._check_amount(dossier, body["SoTien"])
+        return self._apply(dossier, allowed, action, "a payment")
+
+    async def supplement_documents(self, request: Request) -> Response:
+        dossier, body, key = await self._action(request, self.supplement)
+        _check_timestamp(body, "NgayBoSung")
+        digest = body_digest(body)
+        action = Action("supplement", key or f"{dossier.code}:{digest}", dossier.code, digest)
+        repeated = self._repeated(action, "supplement", "Idempotency-Key")
+        if repeated is not None:
+            return repeated
+        allowed = frozenset({SUPPLEMENT_REQUESTED})
+        if dossier.status not in allowed:
+            raise status_conflict(dossier.code, dossier.status, allowed, "a supplement")
+        return self._apply(dossier, allowed, action, "a supplement")
+
+    async def withdraw(self, request: Request) -> Response:
+        dossier, body, _ = await self._action(request, self.withdrawal)
+        if dossier.status == WITHDRAWN:
+            return json_response(dossier.status_view())  # a repeat: already withdrawn
+        action = Action("withdrawal", dossier.code, dossier.code, body_digest(body))
+        allowed = withdrawable()
+        if dossier.status not in allowed:
+            raise status_conflict(dossier.code, dossier.status, allowed, "a withdrawal")
+        return self._apply(dossier, allowed, action, "a withdrawal")
+
+    def _repeated(self, action: Action, what: str, key_name: str) -> Response | None:
+        """200 with the current status for a repeat of `action`; 409 for a reused key."""
+        known = self.store.action(action.kind, action.key)
+        if known is None:
+            return None
+        if known.dossier_code != action.dossier_code or known.digest != action.digest:
+            raise _repeat_conflict(what, key_name)
+        return json_response(self._dossier(action.dossier_code).status_view())
+
+    def _check_amount(self, dossier: Dossier, paid: int) -> None:
+        due = sum(fee.amount_vnd for fee in fees_by_procedure().get(dossier.procedure_code, ()))
+        if paid == due:
+            return
+        raise ProblemError(
+            422,
+            "Invalid request",
+            f"SoTien is {paid} but the fee requested for dossier {dossier.code} is {due} VND.",
+            errors=(FieldError("/SoTien", "not the amount requested", f"pay exactly {due}"),),
+            slug="validation",
+        )
+
+    def _apply(
+        self, dossier: Dossier, allowed: frozenset[int], action: Action, what: str
+    ) -> Response:
+        # A payment or a supplement resumes processing (4); the processor moves on from there.
+        status = WITHDRAWN if action.kind == "withdrawal" else IN_PROCESS
+        if self.processor is None or not self.processor.apply(
+            dossier.code, allowed, status, action
+        ):
+            # Another request moved the dossier between our read and the write.
+            current = self._dossier(dossier.code).status
+            raise status_conflict(dossier.code, current, allowed, what)
+        self._start(self.processor.sync_moved(dossier.code, status, dossier.status))
+        return json_response(self._dossier(dossier.code).status_view(), status=202)
 
     def _check_procedure(self, code: str) -> None:
         if code not in self.config.procedures:
@@ -168,7 +293,10 @@ class AgencyApi:
     def _start_processing(self, code: str) -> None:
         if self.processor is None:
             return
-        task = asyncio.create_task(self.processor.process(code))
+        self._start(self.processor.process(code))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self.tasks.add(task)  # keep a reference so the task is not garbage-collected
         task.add_done_callback(self.tasks.discard)
 
@@ -191,6 +319,7 @@ class AgencyApi:
                 config.portal_url,
                 config.behaviour,
                 _deadlines(),
+                fees_by_procedure(),
             )
             yield
             for task in list(self.tasks):
@@ -216,6 +345,9 @@ def create_app(config: AgencyConfig) -> Starlette:
     routes = [
         Route("/dossiers", api.submit, methods=["POST"]),
         Route("/dossiers/{dossier_code}", api.status, methods=["GET"]),
+        Route("/dossiers/{dossier_code}/payments", api.pay, methods=["POST"]),
+        Route("/dossiers/{dossier_code}/supplements", api.supplement_documents, methods=["POST"]),
+        Route("/dossiers/{dossier_code}/withdrawal", api.withdraw, methods=["POST"]),
     ]
     handlers = exception_handlers()
     if not config.behaviour.discreet_errors:

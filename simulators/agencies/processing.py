@@ -2,20 +2,33 @@
 
 Runs as a background task per dossier. Outbound calls carry tokens from the identity
 provider, time out, and retry transient failures (429, 5xx, network) with backoff.
+
+Every status change is a compare-and-set in the store (so a withdrawal racing the
+processing cannot be overwritten), and a dossier's syncs go out one at a time in the
+order its statuses changed, so the portal sees a legal path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from simulators.agencies.actions import (
+    IN_PROCESS,
+    PAYMENT_REQUESTED,
+    SUPPLEMENT_REQUESTED,
+    Fee,
+    decide_next,
+)
 from simulators.agencies.catalogue import Behaviour
-from simulators.agencies.store import AgencyStore, Dossier
+from simulators.agencies.store import Action, AgencyStore, Dossier
 from simulators.common.clock import add_working_days, format_dvc, now_vn, parse_dvc
 from simulators.common.oauth_client import TokenClient, TokenRequestError
 from simulators.identity.resources import POPULATION, PORTAL
@@ -26,6 +39,8 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT = {429, 500, 502, 503, 504}
 _ATTEMPTS = 4
+_INITIAL = frozenset({1, 2, 3})
+_RECEIVED, _ACCEPTED, _REFUSED = 1, 2, 3
 
 
 @dataclass
@@ -38,6 +53,10 @@ class Processor:
     portal_url: str
     behaviour: Behaviour
     deadline_days: dict[str, int]
+    fees: Mapping[str, tuple[Fee, ...]] = field(default_factory=dict)
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     async def process(self, code: str) -> None:
         dossier = self.store.get(code)
@@ -52,12 +71,72 @@ class Processor:
                 # outage would be wrong, so the dossier stays received (status 1).
                 log.warning("verification of %s unavailable; dossier left pending", code)
                 return
-            for status in (2, 4) if verdict == "match" else (3,):
-                self.store.set_status(code, status)
-                await self._sync(dossier, status)
+            if verdict != "match":
+                await self._advance(code, _REFUSED)
+            elif await self._advance(code, _ACCEPTED):
+                await self._advance(code, self.next_status(dossier), frozenset({_ACCEPTED}))
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
             # The dossier stays at its last status; a real system would park it for retry.
             log.warning("processing of %s stopped: %s", code, exc)
+
+    def fee_vnd(self, procedure_code: str) -> int:
+        return sum(fee.amount_vnd for fee in self.fees.get(procedure_code, ()))
+
+    def next_status(self, dossier: Dossier) -> int:
+        """Where the dossier goes from 2 or 4, given the citizen actions already done."""
+        done = {k for k in ("supplement", "payment") if self.store.has_action(dossier.code, k)}
+        return decide_next(dossier.body, self.fee_vnd(dossier.procedure_code), frozenset(done))
+
+    async def _advance(
+        self, code: str, status: int, allowed: frozenset[int] = frozenset({_RECEIVED})
+    ) -> bool:
+        """Move and sync under the dossier's lock; False when the status moved on first."""
+        async with self._lock(code):
+            if not self.store.move(code, allowed, status):
+                return False
+            await self._sync_step(code, status, allowed)
+        return True
+
+    def apply(self, code: str, allowed: frozenset[int], status: int, action: Action) -> bool:
+        """A citizen action: move now (so the answer shows it); sync in the background."""
+        return self.store.move(code, allowed, status, action)
+
+    async def sync_moved(self, code: str, status: int, previous: int) -> None:
+        """Sync a status `apply` set, after any sync of this dossier already under way."""
+        try:
+            async with self._lock(code):
+                await self._sync_step(code, status, frozenset({previous}))
+            dossier = self.store.get(code)
+            if status == IN_PROCESS and dossier is not None:
+                following = self.next_status(dossier)
+                if following != IN_PROCESS:  # e.g. the payment after a supplement
+                    await self._advance(code, following, frozenset({IN_PROCESS}))
+        except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
+            log.warning("sync of %s → %s failed: %s", code, status, exc)
+
+    @asynccontextmanager
+    async def _lock(self, code: str) -> AsyncIterator[None]:
+        """One sync sequence at a time per dossier; the lock is dropped when unused, so a
+        long load run does not keep one per dossier ever seen."""
+        lock, users = self._locks.get(code, (asyncio.Lock(), 0))
+        self._locks[code] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[code]
+            if users == 1:
+                del self._locks[code]
+            else:
+                self._locks[code] = (lock, users - 1)
+
+    async def _sync_step(self, code: str, status: int, previous: frozenset[int]) -> None:
+        dossier = self.store.get(code)
+        assert dossier is not None
+        if previous == {_RECEIVED} and status not in _INITIAL:
+            # Withdrawn before acceptance: the portal first hears that it was received.
+            await self._sync(dossier, _RECEIVED)
+        await self._sync(dossier, status)
 
     async def _verification(self, dossier: Dossier) -> str | None:
         """ "match", "mismatch" or "not_found"; None when the database gave no answer."""
@@ -105,9 +184,24 @@ class Processor:
             "NgayCapNhat": self._date(now_vn()),
             "DonViXuLy": self.agency_id,
         }
-        if status == 3:
-            payload["GhiChu"] = "Thông tin người nộp không khớp CSDLQG về dân cư"
-        return payload
+        return payload | self._status_details(dossier, status)
+
+    def _status_details(self, dossier: Dossier, status: int) -> dict[str, Any]:
+        """What the citizen must know at this status: the reason, the fee, the documents."""
+        fees = self.fees.get(dossier.procedure_code, ())
+        if status == _REFUSED:
+            return {"GhiChu": "Thông tin người nộp không khớp CSDLQG về dân cư"}
+        if status == SUPPLEMENT_REQUESTED:
+            return {
+                "GhiChu": "Yêu cầu bổ sung giấy tờ còn thiếu",
+                "DanhSachHoSoBoSung": [{"TenGiayTo": "Giấy tờ còn thiếu theo DuLieuHoSo"}],
+            }
+        if status == PAYMENT_REQUESTED:
+            amount = self.fee_vnd(dossier.procedure_code)
+            return {"GhiChu": f"Yêu cầu nộp lệ phí trực tuyến {amount} đồng"}
+        if fees and self.store.has_action(dossier.code, "payment"):
+            return {"DanhSachLePhi": [_fee_line(fee) for fee in fees]}
+        return {}
 
     def _date(self, moment: datetime) -> str:
         return format_dvc(moment) if self.behaviour.dvc_date_format else moment.isoformat()
@@ -133,6 +227,16 @@ class Processor:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
+
+
+def _fee_line(fee: Fee) -> dict[str, Any]:
+    # HinhThucThu 2: paid online through the portal (the 766 index counts it).
+    return {
+        "MaPhiLePhi": fee.code,
+        "TenPhiLePhi": fee.name,
+        "Gia": fee.amount_vnd,
+        "HinhThucThu": 2,
+    }
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:

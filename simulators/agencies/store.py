@@ -12,7 +12,7 @@ from typing import Any
 from simulators.common.clock import format_dvc, now_vn
 from simulators.common.db import connect_sqlite
 
-__all__ = ["AgencyStore", "Dossier", "body_digest"]
+__all__ = ["Action", "AgencyStore", "Dossier", "body_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dossiers (
@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS dossiers (
     body TEXT NOT NULL,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    dossier_code TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
 );
 """
 
@@ -44,6 +52,16 @@ class Dossier:
             "TrangThaiHoSo": self.status,
             "NgayCapNhat": self.updated_at,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A citizen action the portal forwarded (payment, supplement, withdrawal), once."""
+
+    kind: str
+    key: str
+    dossier_code: str
+    digest: str
 
 
 def body_digest(body: dict[str, Any]) -> str:
@@ -78,12 +96,42 @@ class AgencyStore:
         assert found is not None
         return found, cursor.rowcount == 1
 
-    def set_status(self, code: str, status: int) -> None:
+    def move(
+        self, code: str, allowed: frozenset[int], status: int, action: Action | None = None
+    ) -> bool:
+        """Set `status` only if the current one is in `allowed`, recording `action` in the
+        same transaction; False (nothing written) when the status had already moved on."""
         with self._lock:
-            self._conn.execute(
-                "UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?",
-                (status, format_dvc(now_vn()), code),
-            )
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                marks = ", ".join("?" for _ in allowed)
+                moved = self._conn.execute(
+                    f"UPDATE dossiers SET status = ?, updated_at = ?"
+                    f" WHERE code = ? AND status IN ({marks})",
+                    (status, format_dvc(now_vn()), code, *sorted(allowed)),
+                ).rowcount
+                if moved == 1 and action is not None:
+                    self._conn.execute(
+                        "INSERT INTO actions VALUES (?, ?, ?, ?, ?)",
+                        (action.kind, action.key, code, action.digest, format_dvc(now_vn())),
+                    )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return moved == 1
+
+    def action(self, kind: str, key: str) -> Action | None:
+        row = self._conn.execute(
+            "SELECT * FROM actions WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else Action(kind, key, row["dossier_code"], row["digest"])
+
+    def has_action(self, code: str, kind: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM actions WHERE dossier_code = ? AND kind = ? LIMIT 1", (code, kind)
+        ).fetchone()
+        return row is not None
 
     def get(self, code: str) -> Dossier | None:
         row = self._conn.execute("SELECT * FROM dossiers WHERE code = ?", (code,)).fetchone()

@@ -30,7 +30,9 @@ from simulators.common.problems import (
 )
 from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
+from simulators.portal.actions import CitizenActions
 from simulators.portal.citizen import CitizenApi
+from simulators.portal.groups import GroupApi
 from simulators.portal.legacy import DEFAULT_DSTCODE, LegacyAccounts, LegacyAdapter
 from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker, agency_tokens
 from simulators.portal.params import INT64_MAX, bad_param, int_param, text_param
@@ -173,6 +175,8 @@ def create_app(
     portal = _Portal(store, verifier, admin_token)
     legacy = LegacyAdapter(LegacyAccounts(store.db), portal.rules, dstcode)
     citizen = CitizenApi(portal.rules, portal.outbox)
+    actions = CitizenActions(portal.rules, portal.outbox)
+    groups = GroupApi(portal.rules, citizen)
     views = Views(portal.rules)
     routes = [
         Route("/v1/status-sync", portal.sync, methods=["POST"]),
@@ -185,7 +189,12 @@ def create_app(
         Route("/v1/citizen/dossiers", citizen.submit, methods=["POST"]),
         Route("/v1/citizen/dossiers/{code}", citizen.track, methods=["GET"]),
         Route("/v1/citizen/dossiers/{code}/rating", citizen.rate, methods=["POST"]),
+        Route("/v1/citizen/dossiers/{code}/payment", actions.pay, methods=["POST"]),
+        Route("/v1/citizen/dossiers/{code}/supplement", actions.supplement, methods=["POST"]),
+        Route("/v1/citizen/dossiers/{code}/withdrawal", actions.withdraw, methods=["POST"]),
         Route("/v1/citizen/feedback", citizen.feedback, methods=["POST"]),
+        Route("/v1/citizen/groups", groups.declare, methods=["POST"]),
+        Route("/v1/citizen/groups/{code}", groups.track, methods=["GET"]),
         Route("/admin/syncs", portal.syncs, methods=["GET"]),
         Route("/admin/routes", portal.set_route, methods=["POST"]),
         Route("/admin/legacy-accounts", portal.add_legacy_account, methods=["POST"]),

@@ -22,7 +22,7 @@ from simulators.portal.outbox import Outbox
 from simulators.portal.procedures import Procedure
 from simulators.portal.sync import SyncRules
 
-__all__ = ["CitizenApi"]
+__all__ = ["CitizenApi", "idempotency_key"]
 
 FEEDBACK_WORKING_DAYS = 10  # [recall] answer time for feedback (PAKN)
 _KEY_MAX = 100
@@ -38,7 +38,7 @@ class CitizenApi:
         self._rating = SchemaValidator("portal.yaml", "CitizenRating")
 
     async def submit(self, request: Request) -> Response:
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         body = await read_json_object(request)
         self._submission.check(body)
         procedure = self._procedure(body["MaTTHC"])
@@ -53,12 +53,13 @@ class CitizenApi:
             existing = self.store.code_for_key(key) if key else None
             if existing is not None:
                 return json_response(self._view(existing), status=200)
-            code = self._intake(body, procedure, agency_id, key)
+            code = self.intake(body, procedure, agency_id, key)
         return json_response(self._view(code), status=201)
 
-    def _intake(
+    def intake(
         self, body: dict[str, Any], procedure: Procedure, agency_id: str, key: str | None
     ) -> str:
+        """Record a dossier and queue its delivery (call inside a transaction); its code."""
         now = now_vn()
         code = self.store.next_dossier_code(agency_id, now.strftime("%y%m%d"))
         applicant = body["ChuHoSo"]
@@ -159,7 +160,7 @@ class CitizenApi:
         return json_response({"MaHoSo": code, "MucDo": body["MucDo"]})
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= _KEY_MAX and key.isprintable()):
         raise _field_problem(

@@ -57,21 +57,38 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def enqueue(self, dossier_code: str, agency_id: str, kind: str, body: dict[str, Any]) -> None:
-        # The key is stable across retries and restarts: the agency sees one key per message.
-        key = f"{kind}:{dossier_code}"
-        self.db.execute(
+    def enqueue(
+        self,
+        dossier_code: str,
+        agency_id: str,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        key: str | None = None,
+    ) -> bool:
+        """Queue one message; False when a message with this key was queued before.
+
+        The key is stable across retries and restarts: the agency sees one key per message.
+        """
+        row = (dossier_code, agency_id, kind, key or f"{kind}:{dossier_code}")
+        inserted = self.db.execute_rowcount(
             "INSERT INTO outbox (dossier_code, agency_id, kind, idempotency_key, body, state,"
             " attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0)"
             " ON CONFLICT (idempotency_key) DO NOTHING",
-            (dossier_code, agency_id, kind, key, orjson.dumps(body).decode(), PENDING),
+            (*row, orjson.dumps(body).decode(), PENDING),
         )
+        return inserted == 1
 
     def due(self, limit: int) -> list[dict[str, Any]]:
+        # A dossier's messages go in the order they were queued: a withdrawal never
+        # overtakes the submission it withdraws, even while that one is being retried.
         return self.db.execute(
             "SELECT * FROM outbox WHERE state = ? AND next_attempt_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier"
+            " WHERE earlier.dossier_code = outbox.dossier_code AND earlier.id < outbox.id"
+            " AND earlier.state = ?)"
             " ORDER BY next_attempt_at, id LIMIT ?",
-            (PENDING, time.time(), limit),
+            (PENDING, time.time(), PENDING, limit),
         )
 
     def delivered(self, message_id: int) -> None:
@@ -124,6 +141,14 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "delivered_at": row["delivered_at"],
     }
 
+
+# Where each kind of message goes in the agency contract (specs/agency.yaml).
+_AGENCY_PATHS = {
+    "submit": "/dossiers",
+    "payment": "/dossiers/{code}/payments",
+    "supplement": "/dossiers/{code}/supplements",
+    "withdrawal": "/dossiers/{code}/withdrawal",
+}
 
 RouteLookup = Callable[[str], str | None]
 TokenSource = Callable[[str], Awaitable[str]]
@@ -184,8 +209,9 @@ class OutboxWorker:
         if base_url is None:
             raise _NoRoute(f"no endpoint registered for agency {message['agency_id']}")
         token = await self.tokens(message["agency_id"])
+        path = _AGENCY_PATHS[message["kind"]].format(code=message["dossier_code"])
         return await self.http.post(
-            f"{base_url.rstrip('/')}/dossiers",
+            f"{base_url.rstrip('/')}{path}",
             content=message["body"],
             headers={
                 "Authorization": f"Bearer {token}",

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_dossier ON outbox (dossier_code, state, id);
 CREATE TABLE IF NOT EXISTS legacy_accounts (
     username TEXT PRIMARY KEY,
     secret_sha256 TEXT NOT NULL,
@@ -104,6 +105,22 @@ CREATE TABLE IF NOT EXISTS ratings (
     agency_id TEXT NOT NULL,
     level INTEGER NOT NULL,
     rated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dossier_groups (
+    code TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    declaration TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_code TEXT NOT NULL,
+    role TEXT NOT NULL,
+    procedure TEXT NOT NULL,
+    agency_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    dossier_code TEXT UNIQUE,
+    PRIMARY KEY (group_code, role)
 );
 CREATE TABLE IF NOT EXISTS payments (
     id TEXT PRIMARY KEY,

@@ -43,6 +43,9 @@ class SyncRules:
         self.lifecycle: Lifecycle = load_lifecycle()
         self.catalogue: Catalogue = load_catalogue()
         self._validator = SchemaValidator(schema_file, "StatusSync")
+        # Called with each dossier's new state inside the sync's transaction (the
+        # interconnected groups release their next step from here).
+        self.observers: list[Callable[[DossierState], None]] = []
 
     def apply(
         self, caller: Caller, payload: dict[str, Any], *, channel: str, expect_new: bool | None
@@ -62,7 +65,10 @@ class SyncRules:
             sync_id = self.store.record(
                 caller.agency_id, caller.client_id, code, status, True, None, payload, channel
             )
-            self.store.save_dossier(self._next_state(state, payload, status))
+            new_state = self._next_state(state, payload, status)
+            self.store.save_dossier(new_state)
+            for observer in self.observers:
+                observer(new_state)
         return {"id": sync_id, "MaHoSo": code, "TrangThaiHoSo": status, "accepted": True}
 
     def refuse(

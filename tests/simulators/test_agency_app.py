@@ -578,3 +578,238 @@ def test_a_population_outage_does_not_reject_the_dossier(tmp_path: Path) -> None
         assert store.get(code).status == 1
     finally:
         store.close()
+
+
+# -- the citizen's later actions: payment, supplement, withdrawal ----------------------------
+
+
+def submit_until(world: World, url: str, status: int, **form: Any) -> str:
+    """A dossier with form data `form`, once the reference agency has moved it to `status`."""
+    body = submission(world, DuLieuHoSo={"ThoiHanTamTru": 12, **form})
+    response = world.http.post(f"{url}/dossiers", json=body, headers=world.auth())
+    assert response.status_code == 202, response.text
+    assert wait_for_status(world, url, body["MaHoSo"], status) == status
+    return str(body["MaHoSo"])
+
+
+def payment(transaction: str = "GD-0001", amount: int = 15000) -> dict[str, Any]:
+    return {
+        "MaGiaoDich": transaction,
+        "SoTien": amount,
+        "NgayThanhToan": "20250116090000",
+        "HinhThucThu": 2,
+    }
+
+
+SUPPLEMENT = {"NgayBoSung": "20250116090000", "TaiLieuNop": [{"TenTepDinhKem": "ho-khau.pdf"}]}
+
+
+def synced_statuses(world: World, code: str, count: int) -> list[tuple[int, bool]]:
+    return [(r["status"], r["accepted"]) for r in wait_for_syncs(world, code, count)]
+
+
+def test_online_payment_requested_then_paid_moves_to_4(world: World, url: str) -> None:
+    code = submit_until(world, url, 6, ThanhToanTrucTuyen=True)
+    body = payment(f"GD-{code}")
+    response = world.http.post(f"{url}/dossiers/{code}/payments", json=body, headers=world.auth())
+    assert response.status_code == 202, response.text
+    assert response.json()["TrangThaiHoSo"] == 4
+    assert synced_statuses(world, code, 3) == [(2, True), (6, True), (4, True)]
+    paid = world.syncs(code)[-1]["payload"]["DanhSachLePhi"]
+    assert paid == [
+        {
+            "MaPhiLePhi": "LP-TAT",
+            "TenPhiLePhi": paid[0]["TenPhiLePhi"],
+            "Gia": 15000,
+            "HinhThucThu": 2,
+        }
+    ]
+    # The portal delivers at least once: the same transaction again changes nothing.
+    again = world.http.post(f"{url}/dossiers/{code}/payments", json=body, headers=world.auth())
+    assert again.status_code == 200, again.text
+    assert again.json()["TrangThaiHoSo"] == 4
+    reused = {**body, "SoTien": 20000}
+    assert_problem(
+        world.http.post(f"{url}/dossiers/{code}/payments", json=reused, headers=world.auth()),
+        409,
+        "MaGiaoDich",
+    )
+
+
+def test_a_payment_of_the_wrong_amount_is_a_422(world: World, url: str) -> None:
+    code = submit_until(world, url, 6, ThanhToanTrucTuyen=True)
+    body = payment(f"GD-{code}", amount=1)
+    response = world.http.post(f"{url}/dossiers/{code}/payments", json=body, headers=world.auth())
+    assert_problem(response, 422, "/SoTien")
+    assert agency_status(world, url, code) == 6
+
+
+def test_a_payment_nobody_asked_for_is_a_409_naming_the_status(world: World, url: str) -> None:
+    code = submit_until(world, url, 4)
+    response = world.http.post(
+        f"{url}/dossiers/{code}/payments", json=payment(f"GD-{code}"), headers=world.auth()
+    )
+    problem = assert_problem(response, 409, "TrangThaiHoSo")
+    assert problem["TrangThaiHoSo"] == 4
+    assert problem["allowed_statuses"] == [6]
+
+
+def test_a_supplement_answers_a_request_and_processing_resumes(world: World, url: str) -> None:
+    code = submit_until(world, url, 5, ThieuGiayTo=True)
+    assert world.syncs(code)[-1]["payload"]["DanhSachHoSoBoSung"]
+    headers = {**world.auth(), "Idempotency-Key": f"supplement:{code}:1"}
+    response = world.http.post(
+        f"{url}/dossiers/{code}/supplements", json=SUPPLEMENT, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    assert synced_statuses(world, code, 3) == [(2, True), (5, True), (4, True)]
+    again = world.http.post(f"{url}/dossiers/{code}/supplements", json=SUPPLEMENT, headers=headers)
+    assert again.status_code == 200, again.text
+    other = {**headers, "Idempotency-Key": f"supplement:{code}:2"}
+    assert_problem(
+        world.http.post(f"{url}/dossiers/{code}/supplements", json=SUPPLEMENT, headers=other),
+        409,
+        "TrangThaiHoSo",
+    )
+
+
+def test_a_supplement_then_the_payment_when_both_are_needed(world: World, url: str) -> None:
+    code = submit_until(world, url, 5, ThieuGiayTo=True, ThanhToanTrucTuyen=True)
+    response = world.http.post(
+        f"{url}/dossiers/{code}/supplements", json=SUPPLEMENT, headers=world.auth()
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["TrangThaiHoSo"] == 4  # the lifecycle has no 5 → 6
+    assert wait_for_status(world, url, code, 6) == 6
+    paid = world.http.post(
+        f"{url}/dossiers/{code}/payments", json=payment(f"GD-{code}"), headers=world.auth()
+    )
+    assert paid.status_code == 202, paid.text
+    expected = [(2, True), (5, True), (4, True), (6, True), (4, True)]
+    assert synced_statuses(world, code, 5) == expected
+
+
+def test_a_withdrawal_is_synced_as_7_and_repeats_are_harmless(world: World, url: str) -> None:
+    code = submit_until(world, url, 4)
+    body = {"LyDo": "Không còn nhu cầu"}
+    response = world.http.post(f"{url}/dossiers/{code}/withdrawal", json=body, headers=world.auth())
+    assert response.status_code == 202, response.text
+    assert response.json()["TrangThaiHoSo"] == 7
+    assert synced_statuses(world, code, 3) == [(2, True), (4, True), (7, True)]
+    again = world.http.post(f"{url}/dossiers/{code}/withdrawal", json=body, headers=world.auth())
+    assert again.status_code == 200, again.text
+
+
+def test_a_refused_dossier_cannot_be_withdrawn(world: World, url: str) -> None:
+    body = submission(world)
+    body["ChuHoSo"]["HoVaTen"] = "Không Phải Tên Này"
+    assert world.http.post(f"{url}/dossiers", json=body, headers=world.auth()).status_code == 202
+    assert wait_for_status(world, url, body["MaHoSo"], 3) == 3
+    response = world.http.post(
+        f"{url}/dossiers/{body['MaHoSo']}/withdrawal", json={"LyDo": "x"}, headers=world.auth()
+    )
+    problem = assert_problem(response, 409)
+    assert problem["allowed_statuses"] == [1, 2, 4, 5, 6]
+
+
+@pytest.mark.parametrize("action", ["payments", "supplements", "withdrawal"])
+def test_citizen_actions_check_token_scope_code_and_body(
+    world: World, url: str, action: str
+) -> None:
+    code = new_code()
+    target = f"{url}/dossiers/{code}/{action}"
+    assert_problem(world.http.post(target, json={}), 401)
+    assert_problem(world.http.post(target, json={}, headers=world.auth(scope="dossier.read")), 403)
+    assert_problem(
+        world.http.post(f"{url}/dossiers/x/{action}", json={}, headers=world.auth()), 400
+    )
+    assert_problem(world.http.post(target, json={"LyDo": 5}, headers=world.auth()), 422)
+    valid = {
+        "payments": payment(),
+        "supplements": SUPPLEMENT,
+        "withdrawal": {"LyDo": "x"},
+    }[action]
+    assert_problem(world.http.post(target, json=valid, headers=world.auth()), 404)
+    bad_key = {**world.auth(), "Idempotency-Key": "has space"}
+    assert_problem(world.http.post(target, json=valid, headers=bad_key), 422, "Idempotency-Key")
+
+
+def test_a_payment_with_an_impossible_date_is_a_422(world: World, url: str) -> None:
+    code = submit_until(world, url, 6, ThanhToanTrucTuyen=True)
+    body = {**payment(f"GD-{code}"), "NgayThanhToan": "20251399000000"}
+    response = world.http.post(f"{url}/dossiers/{code}/payments", json=body, headers=world.auth())
+    assert_problem(response, 422, "/NgayThanhToan")
+
+
+def test_the_reference_decisions_follow_the_form_data() -> None:
+    from simulators.agencies.actions import decide_next
+
+    def form(**data: Any) -> dict[str, Any]:
+        return {"DuLieuHoSo": data}
+
+    assert decide_next(form(), 15000, frozenset()) == 4
+    assert decide_next(form(ThanhToanTrucTuyen=True), 15000, frozenset()) == 6
+    assert decide_next(form(ThanhToanTrucTuyen=True), 0, frozenset()) == 4
+    assert decide_next(form(ThanhToanTrucTuyen=True), 15000, frozenset({"payment"})) == 4
+    assert decide_next(form(ThieuGiayTo=True, ThanhToanTrucTuyen=True), 1, frozenset()) == 5
+    supplemented = frozenset({"supplement"})
+    assert decide_next(form(ThieuGiayTo=True, ThanhToanTrucTuyen=True), 1, supplemented) == 6
+    assert decide_next(form(ThieuGiayTo="true"), 0, frozenset()) == 4
+
+
+# -- end to end: the citizen at the portal, the reference agency behind it -------------------
+
+
+def citizen_dossier(world: World, url: str, **form: Any) -> str:
+    """A dossier submitted on the sandbox portal and routed by its outbox to `url`."""
+    portal = world.sandbox.info.portal_url
+    route = {"agency_id": AGENCY, "base_url": url}
+    assert world.http.post(f"{portal}/admin/routes", json=route, headers=world.admin).is_success
+    citizen = world.citizen
+    body = {
+        "MaTTHC": "1.004194",
+        "DonViXuLy": AGENCY,
+        "ChuHoSo": {
+            "SoDinhDanh": citizen["pin"],
+            "HoVaTen": citizen["full_name"],
+            "NgaySinh": citizen["date_of_birth"].replace("-", ""),
+        },
+        "DuLieuHoSo": form,
+    }
+    response = world.http.post(f"{portal}/v1/citizen/dossiers", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["MaHoSo"])
+
+
+def portal_status(world: World, code: str, status: int) -> int:
+    def current() -> int:
+        response = world.http.get(f"{world.sandbox.info.portal_url}/v1/citizen/dossiers/{code}")
+        return int(response.json()["TrangThaiHoSo"])
+
+    return int(poll(lambda: current() == status and status) or current())
+
+
+def test_a_citizen_pays_on_the_portal_and_the_agency_moves_on(world: World, url: str) -> None:
+    code = citizen_dossier(world, url, ThanhToanTrucTuyen=True)
+    assert portal_status(world, code, 6) == 6
+    portal = world.sandbox.info.portal_url
+    paid = world.http.post(f"{portal}/v1/citizen/dossiers/{code}/payment", json={"SoTien": 15000})
+    assert paid.status_code == 201, paid.text
+    assert portal_status(world, code, 4) == 4
+    assert [r["status"] for r in world.syncs(code)] == [2, 6, 4]
+
+
+def test_a_citizen_supplements_then_withdraws_on_the_portal(world: World, url: str) -> None:
+    code = citizen_dossier(world, url, ThieuGiayTo=True)
+    assert portal_status(world, code, 5) == 5
+    portal = world.sandbox.info.portal_url
+    documents = {"TaiLieuNop": [{"TenTepDinhKem": "so-tam-tru.pdf"}]}
+    sent = world.http.post(f"{portal}/v1/citizen/dossiers/{code}/supplement", json=documents)
+    assert sent.status_code == 202, sent.text
+    assert portal_status(world, code, 4) == 4
+    withdrawn = world.http.post(
+        f"{portal}/v1/citizen/dossiers/{code}/withdrawal", json={"LyDo": "Đã chuyển nơi ở"}
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    assert portal_status(world, code, 7) == 7
+    assert [r["status"] for r in world.syncs(code)] == [2, 5, 4, 7]

@@ -52,6 +52,7 @@ from simulators.population.app import create_app as create_population_app
 from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
 from simulators.portal.app import create_app as create_portal_app
+from simulators.portal.dossiers import DossierState
 from simulators.portal.legacy import LegacyAccounts
 from simulators.portal.store import PortalStore
 
@@ -126,6 +127,7 @@ class Simulator:
     client_key: ECKey | None = None
     procedures: list[str] = field(default_factory=list)
     session: str = ""  # a live legacy-adapter session (portal)
+    dossiers: list[str] = field(default_factory=list)  # citizen dossiers at 4, 5, 6 (portal)
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +187,34 @@ def build(
             create_portal_app(store=portal, verifier=verifier, admin_token=ADMIN_TOKEN),
             procedures=[p["code"] for p in procedures["procedures"]],
             session=login[0],
+            dossiers=_citizen_dossiers(portal),
         )
 
     yield build_simulator
     for store in stores:
         store.close()
+
+
+def _citizen_dossiers(portal: PortalStore) -> list[str]:
+    """Dossiers in process (4), awaiting a supplement (5) and awaiting payment (6), so the
+    citizen's pay, supplement and withdraw reach their success paths as well as 409."""
+    codes = []
+    for status in (4, 5, 6):
+        code = f"{AGENCY}-250115-010{status}"
+        portal.save_dossier(
+            DossierState(
+                code=code,
+                agency_id=AGENCY,
+                procedure="1.004194",
+                status=status,
+                received_at="20250115083000",
+                due_at="20250120170000",
+                synced=True,
+                paused_since="20250116090000" if status in (5, 6) else None,
+            )
+        )
+        codes.append(code)
+    return codes
 
 
 # -- generation -----------------------------------------------------------------------------
@@ -307,6 +332,9 @@ def _realistic(operation: Any, simulator: Simulator, auth: AuthStorage) -> Any:
                 ),
             }
         ).flatmap(lambda body: cases(body=body))
+    citizen_action = _realistic_citizen_action(label, simulator, cases)
+    if citizen_action is not None:
+        return citizen_action
     if label == "POST /legacy/auth":
         return cases(
             body={"username": "igate", "secret": "igate-secret"}, headers={"dstcode": "DVCQG"}
@@ -346,6 +374,47 @@ def _realistic(operation: Any, simulator: Simulator, auth: AuthStorage) -> Any:
             )
         )
     return None
+
+
+GROUP_AUTHORITIES = (
+    "civil-status",
+    "residence",
+    "health-insurance",
+    "social-security",
+    "labour-social-affairs",
+)
+CITIZEN_ACTION_BODIES = {
+    "payment": [{"SoTien": 15000}, {"SoTien": 1}],
+    "supplement": [{"TaiLieuNop": [{"TenTepDinhKem": "giay-to.pdf"}], "GhiChu": "Bổ sung"}],
+    "withdrawal": [{"LyDo": "Không còn nhu cầu"}],
+}
+
+
+def _realistic_citizen_action(label: str, simulator: Simulator, cases: Any) -> Any:
+    """Pay, supplement or withdraw a dossier the portal has, in every status seeded; declare
+    a group whose agencies are connected."""
+    if label == "POST /v1/citizen/groups":
+        return st.fixed_dictionaries(
+            {
+                "NhomLienThong": st.sampled_from(["birth", "death"]),
+                "ChuHoSo": st.just(
+                    {"SoDinhDanh": "001090000001", "HoVaTen": "Lê Văn D", "NgaySinh": "19900101"}
+                ),
+                "CoQuan": st.just({authority: AGENCY for authority in GROUP_AUTHORITIES}),
+                "ThuTucChon": st.lists(
+                    st.sampled_from(["funeral-allowance", "survivor-benefit"]), unique=True
+                ),
+                "DoiTuong": st.sampled_from(["insured", "merit"]),
+            }
+        ).flatmap(lambda body: cases(body=body))
+    action = label.rsplit("/", 1)[-1]
+    if not label.startswith("POST /v1/citizen/dossiers/{code}/") or action not in (
+        CITIZEN_ACTION_BODIES
+    ):
+        return None
+    return st.tuples(
+        st.sampled_from(simulator.dossiers), st.sampled_from(CITIZEN_ACTION_BODIES[action])
+    ).flatmap(lambda drawn: cases(path_parameters={"code": drawn[0]}, body=drawn[1]))
 
 
 POPULATION_PURPOSE = {"purpose": "residence-management", "legal_basis": "Luật Cư trú 2020"}
