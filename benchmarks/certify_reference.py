@@ -79,7 +79,7 @@ def main() -> None:
         f"min {min(totals):6.2f} s   max {max(totals):6.2f} s"
     )
     for group, values in sorted(parts.items()):
-        print(f"  {group:9}median {statistics.median(values):6.2f} s")
+        print(f"  {group:12} median {statistics.median(values):6.2f} s")
 
 
 if __name__ == "__main__":
