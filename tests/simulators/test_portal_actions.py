@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,9 +18,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from simulators.common.tokens import TokenVerifier
 from simulators.common.validation import SchemaValidator
-from simulators.portal import PortalStore, create_app
+from simulators.portal import PortalStore
 from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker
 
 AGENCY = "000.00.01.H29"
@@ -31,21 +30,8 @@ SUPPLEMENT = {"TaiLieuNop": [{"TenTepDinhKem": "so-ho-khau.pdf"}], "GhiChu": "Bá
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[PortalStore]:
-    portal_store = PortalStore(database_url)
-    yield portal_store
-    portal_store.close()
-
-
-@pytest.fixture
-def client(store: PortalStore, verifier_for: Callable[[str], TokenVerifier]) -> TestClient:
-    app = create_app(
-        store=store, verifier=verifier_for("urn:lienthong:portal"), admin_token="admin"
-    )
-    client = TestClient(app)
-    route = {"agency_id": AGENCY, "base_url": "http://agency.test"}
-    assert client.post("/admin/routes", json=route, headers=ADMIN).status_code == 200
-    return client
+def client(portal_client: Callable[[dict[str, str]], TestClient]) -> TestClient:
+    return portal_client({AGENCY: "http://agency.test"})
 
 
 @pytest.fixture
@@ -96,8 +82,8 @@ def messages(client: TestClient, kind: str) -> list[dict[str, Any]]:
     return [m for m in found if m["kind"] == kind]
 
 
-def queued_body(store: PortalStore, key: str) -> dict[str, Any]:
-    (row,) = store.db.execute("SELECT body FROM outbox WHERE idempotency_key = ?", (key,))
+def queued_body(portal_store: PortalStore, key: str) -> dict[str, Any]:
+    (row,) = portal_store.db.execute("SELECT body FROM outbox WHERE idempotency_key = ?", (key,))
     body: dict[str, Any] = orjson.loads(row["body"])
     return body
 
@@ -113,7 +99,7 @@ def assert_status_conflict(response: httpx.Response, current: int, allowed: list
 
 
 def test_paying_a_requested_fee_records_it_and_notifies_the_agency_once(
-    client: TestClient, store: PortalStore, agency_sync: Callable[..., None]
+    client: TestClient, portal_store: PortalStore, agency_sync: Callable[..., None]
 ) -> None:
     code = submit(client)
     agency_sync(code, 2, 6)
@@ -125,7 +111,7 @@ def test_paying_a_requested_fee_records_it_and_notifies_the_agency_once(
     assert (again.status_code, again.json()) == (200, receipt)
     [message] = messages(client, "payment")
     assert message["idempotency_key"] == f"payment:{receipt['MaGiaoDich']}"
-    body = queued_body(store, message["idempotency_key"])
+    body = queued_body(portal_store, message["idempotency_key"])
     SchemaValidator("agency.yaml", "Payment").check(body)  # the agency contract's shape
     assert body == {
         "MaGiaoDich": receipt["MaGiaoDich"],
@@ -172,7 +158,7 @@ def test_a_second_payment_request_is_a_second_transaction(
 
 
 def test_a_supplement_answers_the_request_once(
-    client: TestClient, store: PortalStore, agency_sync: Callable[..., None]
+    client: TestClient, portal_store: PortalStore, agency_sync: Callable[..., None]
 ) -> None:
     code = submit(client)
     agency_sync(code, 2)
@@ -191,7 +177,7 @@ def test_a_supplement_answers_the_request_once(
         client.post(f"/v1/citizen/dossiers/{code}/supplement", json=SUPPLEMENT).status_code == 200
     )
     [message] = messages(client, "supplement")
-    body = queued_body(store, message["idempotency_key"])
+    body = queued_body(portal_store, message["idempotency_key"])
     SchemaValidator("agency.yaml", "Supplement").check(body)
     assert body["TaiLieuNop"] == SUPPLEMENT["TaiLieuNop"] and len(body["NgayBoSung"]) == 14
 
@@ -241,7 +227,9 @@ def test_actions_on_an_unknown_dossier_are_a_404(client: TestClient, action: str
 # -- delivery -------------------------------------------------------------------------------
 
 
-def _drain(store: PortalStore, answers: dict[str, list[int]], rounds: int) -> list[httpx.Request]:
+def _drain(
+    portal_store: PortalStore, answers: dict[str, list[int]], rounds: int
+) -> list[httpx.Request]:
     seen: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -255,7 +243,7 @@ def _drain(store: PortalStore, answers: dict[str, list[int]], rounds: int) -> li
             async def token(agency_id: str) -> str:
                 return "t"
 
-            worker = OutboxWorker(Outbox(store.db), store.route, http, token, FAST)
+            worker = OutboxWorker(Outbox(portal_store.db), portal_store.route, http, token, FAST)
             for _ in range(rounds):
                 await worker.drain_once()
 
@@ -264,12 +252,12 @@ def _drain(store: PortalStore, answers: dict[str, list[int]], rounds: int) -> li
 
 
 def test_each_action_goes_to_its_operation_after_the_dossier_itself(
-    client: TestClient, store: PortalStore, agency_sync: Callable[..., None]
+    client: TestClient, portal_store: PortalStore, agency_sync: Callable[..., None]
 ) -> None:
     code = submit(client)
     client.post(f"/v1/citizen/dossiers/{code}/withdrawal", json={"LyDo": "x"})
     # The agency is down for the submission twice: the withdrawal must wait behind it.
-    seen = _drain(store, {"/dossiers": [503, 503]}, rounds=4)
+    seen = _drain(portal_store, {"/dossiers": [503, 503]}, rounds=4)
     paths = [(r.url.path, r.headers["idempotency-key"]) for r in seen]
     assert paths == [
         ("/dossiers", f"submit:{code}"),
@@ -281,17 +269,17 @@ def test_each_action_goes_to_its_operation_after_the_dossier_itself(
 
 
 def test_payment_and_supplement_reach_their_operations(
-    client: TestClient, store: PortalStore, agency_sync: Callable[..., None]
+    client: TestClient, portal_store: PortalStore, agency_sync: Callable[..., None]
 ) -> None:
     code = submit(client)
     agency_sync(code, 2, 5)
     client.post(f"/v1/citizen/dossiers/{code}/supplement", json=SUPPLEMENT)
     agency_sync(code, 4, 6)
     client.post(f"/v1/citizen/dossiers/{code}/payment", json={"SoTien": FEE})
-    seen = _drain(store, {}, rounds=3)
+    seen = _drain(portal_store, {}, rounds=3)
     assert [r.url.path for r in seen] == [
         "/dossiers",
         f"/dossiers/{code}/supplements",
         f"/dossiers/{code}/payments",
     ]
-    assert Outbox(store.db).counts() == {"pending": 0, "delivered": 3, "dead": 0}
+    assert Outbox(portal_store.db).counts() == {"pending": 0, "delivered": 3, "dead": 0}

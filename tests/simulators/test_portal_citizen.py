@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,8 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from simulators.common.tokens import TokenVerifier
-from simulators.portal import PortalStore, create_app
+from simulators.portal import PortalStore
 from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker
 
 AGENCY = "000.00.01.H29"
@@ -26,21 +25,8 @@ FAST = DeliveryPolicy(max_attempts=3, base_delay_s=0.0, max_delay_s=0.0)
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[PortalStore]:
-    portal_store = PortalStore(database_url)
-    yield portal_store
-    portal_store.close()
-
-
-@pytest.fixture
-def client(store: PortalStore, verifier_for: Callable[[str], TokenVerifier]) -> TestClient:
-    app = create_app(
-        store=store, verifier=verifier_for("urn:lienthong:portal"), admin_token="admin"
-    )
-    client = TestClient(app)
-    route = {"agency_id": AGENCY, "base_url": "http://agency.test"}
-    assert client.post("/admin/routes", json=route, headers=ADMIN).status_code == 200
-    return client
+def client(portal_client: Callable[[dict[str, str]], TestClient]) -> TestClient:
+    return portal_client({AGENCY: "http://agency.test"})
 
 
 def submission(**overrides: Any) -> dict[str, Any]:
@@ -117,7 +103,9 @@ def test_the_index_sees_routed_dossiers_the_agency_never_synced(client: TestClie
 # -- delivery ---------------------------------------------------------------------------
 
 
-def _worker(store: PortalStore, answers: list[int], seen: list[httpx.Request]) -> OutboxWorker:
+def _worker(
+    portal_store: PortalStore, answers: list[int], seen: list[httpx.Request]
+) -> OutboxWorker:
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         status = answers.pop(0) if answers else 202
@@ -128,8 +116,8 @@ def _worker(store: PortalStore, answers: list[int], seen: list[httpx.Request]) -
     async def token(agency_id: str) -> str:
         return f"token-for-{agency_id}"
 
-    store.set_route(AGENCY, "http://agency.test")
-    return OutboxWorker(Outbox(store.db), store.route, http, token, FAST)
+    portal_store.set_route(AGENCY, "http://agency.test")
+    return OutboxWorker(Outbox(portal_store.db), portal_store.route, http, token, FAST)
 
 
 def _drain(worker: OutboxWorker, rounds: int) -> None:
@@ -141,11 +129,11 @@ def _drain(worker: OutboxWorker, rounds: int) -> None:
     asyncio.run(run())
 
 
-def test_delivery_retries_with_the_same_idempotency_key(store: PortalStore) -> None:
-    outbox = Outbox(store.db)
+def test_delivery_retries_with_the_same_idempotency_key(portal_store: PortalStore) -> None:
+    outbox = Outbox(portal_store.db)
     outbox.enqueue(f"{AGENCY}-250303-0001", AGENCY, "submit", {"MaHoSo": "x"})
     seen: list[httpx.Request] = []
-    _drain(_worker(store, [503, 500], seen), rounds=4)
+    _drain(_worker(portal_store, [503, 500], seen), rounds=4)
     assert len(seen) == 3
     assert {r.headers["idempotency-key"] for r in seen} == {f"submit:{AGENCY}-250303-0001"}
     assert seen[0].headers["authorization"] == f"Bearer token-for-{AGENCY}"
@@ -154,13 +142,13 @@ def test_delivery_retries_with_the_same_idempotency_key(store: PortalStore) -> N
 
 
 def test_a_refusal_or_exhausted_retries_become_dead_letters(
-    client: TestClient, store: PortalStore
+    client: TestClient, portal_store: PortalStore
 ) -> None:
-    outbox = Outbox(store.db)
+    outbox = Outbox(portal_store.db)
     outbox.enqueue("A-250303-0001", AGENCY, "submit", {})
     outbox.enqueue("A-250303-0002", AGENCY, "submit", {})
     seen: list[httpx.Request] = []
-    _drain(_worker(store, [422, 503, 503, 503], seen), rounds=5)
+    _drain(_worker(portal_store, [422, 503, 503, 503], seen), rounds=5)
     dead = client.get("/admin/outbox", headers=ADMIN, params={"state": "dead"}).json()
     assert len(dead["messages"]) == 2
     assert {m["last_error"][:8] for m in dead["messages"]} == {"HTTP 422", "HTTP 503"}

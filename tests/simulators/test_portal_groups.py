@@ -4,7 +4,7 @@ their own agencies, the group's status derived from theirs."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,8 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from simulators.common.tokens import TokenVerifier
-from simulators.portal import PortalStore, create_app
+from simulators.portal import PortalStore
 from simulators.portal.groups import derive_group_status
 from simulators.portal.outbox import Outbox
 
@@ -32,22 +31,8 @@ FINISHED = frozenset({9, 10})
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[PortalStore]:
-    portal_store = PortalStore(database_url)
-    yield portal_store
-    portal_store.close()
-
-
-@pytest.fixture
-def client(store: PortalStore, verifier_for: Callable[[str], TokenVerifier]) -> TestClient:
-    app = create_app(
-        store=store, verifier=verifier_for("urn:lienthong:portal"), admin_token="admin"
-    )
-    client = TestClient(app)
-    for agency_id in set(AGENCIES.values()):
-        route = {"agency_id": agency_id, "base_url": f"http://{agency_id}.test"}
-        assert client.post("/admin/routes", json=route, headers=ADMIN).status_code == 200
-    return client
+def client(portal_client: Callable[[dict[str, str]], TestClient]) -> TestClient:
+    return portal_client({a: f"http://{a}.test" for a in set(AGENCIES.values())})
 
 
 @pytest.fixture
@@ -93,7 +78,7 @@ def member(group: dict[str, Any], role: str) -> dict[str, Any]:
 
 
 def test_the_birth_group_releases_residence_and_insurance_after_civil_status(
-    client: TestClient, store: PortalStore, sync: Callable[..., None]
+    client: TestClient, portal_store: PortalStore, sync: Callable[..., None]
 ) -> None:
     group = declare(client, "birth", DuLieuHoSo={"HoTenTre": "Nguyễn Văn Bé"})
     assert group["TrangThaiNhom"] == "in-progress"
@@ -106,7 +91,9 @@ def test_the_birth_group_releases_residence_and_insurance_after_civil_status(
     civil = member(group, "civil-status")
     assert civil["MaHoSo"].startswith(AGENCIES["civil-status"]) and civil["TrangThaiHoSo"] == 1
     assert member(group, "residence")["MaHoSo"] is None
-    assert [m["agency_id"] for m in Outbox(store.db).messages()] == [AGENCIES["civil-status"]]
+    assert [m["agency_id"] for m in Outbox(portal_store.db).messages()] == [
+        AGENCIES["civil-status"]
+    ]
 
     sync(civil, 2, 4)
     assert member(track(client, group["MaNhom"]), "residence")["MaHoSo"] is None
@@ -114,7 +101,7 @@ def test_the_birth_group_releases_residence_and_insurance_after_civil_status(
     group = track(client, group["MaNhom"])
     residence, insurance = member(group, "residence"), member(group, "health-insurance")
     assert residence["MaHoSo"] and insurance["MaHoSo"]
-    queued = {(m["agency_id"], m["kind"]) for m in Outbox(store.db).messages()}
+    queued = {(m["agency_id"], m["kind"]) for m in Outbox(portal_store.db).messages()}
     assert queued == {
         (a, "submit")
         for a in (AGENCIES["civil-status"], AGENCIES["residence"], AGENCIES["health-insurance"])
@@ -125,7 +112,7 @@ def test_the_birth_group_releases_residence_and_insurance_after_civil_status(
     sync(insurance, 2, 4, 9, 10)
     assert track(client, group["MaNhom"])["TrangThaiNhom"] == "done"
     sync(civil, 10)  # a re-finish releases nothing twice
-    assert len(Outbox(store.db).messages()) == 3
+    assert len(Outbox(portal_store.db).messages()) == 3
 
 
 def test_a_refused_birth_registration_stops_the_group(
@@ -188,7 +175,7 @@ def test_a_declaration_names_what_is_missing(
 
 
 def test_the_same_idempotency_key_returns_the_same_group(
-    client: TestClient, store: PortalStore
+    client: TestClient, portal_store: PortalStore
 ) -> None:
     body = {"NhomLienThong": "birth", "ChuHoSo": DECLARANT, "CoQuan": AGENCIES}
     headers = {"Idempotency-Key": "birth-42"}
@@ -196,7 +183,7 @@ def test_the_same_idempotency_key_returns_the_same_group(
     again = client.post("/v1/citizen/groups", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["MaNhom"] == again.json()["MaNhom"]
-    assert len(Outbox(store.db).messages()) == 1
+    assert len(Outbox(portal_store.db).messages()) == 1
 
 
 def test_an_unknown_group_is_a_404(client: TestClient) -> None:
