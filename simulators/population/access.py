@@ -35,6 +35,7 @@ _IDENTITY = [
     "nationality",
     "cmnd",
     "date_of_death",
+    "missing_since",
     "vneid_level",
 ]
 _RESIDENCE = [
@@ -42,6 +43,7 @@ _RESIDENCE = [
     "permanent_ward",
     "temporary_address",
     "temporary_ward",
+    "temporary_absence",
     "current_address",
     "current_ward",
 ]
@@ -60,7 +62,15 @@ FIELD_SCOPES: dict[str, str] = {
     **dict.fromkeys(_RESIDENCE, "citizen.read.residence"),
     **dict.fromkeys(_FAMILY, "citizen.read.family"),
 }
-_BASIC = {"full_name", "date_of_birth", "sex", "nationality", "date_of_death", "vneid_level"}
+_BASIC = {
+    "full_name",
+    "date_of_birth",
+    "sex",
+    "nationality",
+    "date_of_death",
+    "missing_since",
+    "vneid_level",
+}
 # Purpose → the fields it may release (data minimisation).
 PURPOSES: dict[str, frozenset[str]] = {
     "identity-check": frozenset(_BASIC | {"cmnd", "former_name"}),

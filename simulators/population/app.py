@@ -29,6 +29,8 @@ from simulators.population.events import LifeEventError, PopulationStore
 from simulators.population.jobs import JobRunner
 from simulators.population.matching import normalise_name, verify_answer
 from simulators.population.pin import PROVINCE_CODES
+from simulators.population.records import MISSING_SINCE
+from simulators.population.status_api import StatusApi
 
 __all__ = ["FIELD_SCOPES", "create_app", "normalise_name"]
 
@@ -110,6 +112,8 @@ class PopulationApi:
         self._audit(client_id, "lookup", pin, fields, "ok" if citizen else "not_found", grant)
         if citizen is None:
             raise _not_found(pin)
+        if "temporary_absence" in fields:  # derived from the clock, read only when asked
+            citizen["temporary_absence"] = self.store.open_absence(citizen["pin"])
         return json_response({"pin": citizen["pin"], **{f: citizen[f] for f in fields}})
 
     def _grant(
@@ -226,7 +230,9 @@ class PopulationApi:
         return json_response({"changes": changes, "next": changes[-1]["seq"] if changes else after})
 
 
-_VERIFY_COLUMNS = "pin, full_name, former_name, date_of_birth, sex, cmnd, date_of_death"
+_VERIFY_COLUMNS = (
+    f"pin, full_name, former_name, date_of_birth, sex, cmnd, date_of_death, {MISSING_SINCE}"
+)
 _VERIFY_KEYS = frozenset({"pin", "full_name", "date_of_birth", "sex", "cmnd"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CMND = re.compile(r"[0-9]{9}")
@@ -332,6 +338,7 @@ def create_app(
     controls = controls or Controls()
     api = PopulationApi(store, verifier, controls)
     jobs = JobRunner(store, api)
+    status = StatusApi(store, api)
     admin = AdminApi(store, controls, admin_token)
     routes = [
         Route("/v1/citizens/verify", api.verify, methods=["POST"]),
@@ -343,6 +350,7 @@ def create_app(
         Route("/v1/residence-changes", api.residence, methods=["POST"]),
         Route("/v1/changes", api.changes, methods=["GET"]),
         *jobs.routes(),
+        *status.routes(),
         *admin.routes(),
     ]
 

@@ -1,5 +1,6 @@
 """Writes on the population: consents, purpose registrations, and the life events other
-agencies cause (birth → PIN, death, residence change), each appended to the change feed.
+agencies cause (birth → PIN, death, residence change, temporary absence, a court's
+declaration that a person is missing), each appended to the change feed.
 """
 
 from __future__ import annotations
@@ -186,6 +187,8 @@ class PopulationStore(RecordStore):
                 "relationship_to_head = NULL, vneid_level = 0 WHERE pin = ?",
                 (died, pin),
             )
+            # A court may declare a missing person dead (Civil Code art. 71): death wins.
+            self.db.execute("DELETE FROM disappearances WHERE pin = ?", (pin,))
             if citizen["spouse_pin"]:
                 self.db.execute(
                     "UPDATE citizens SET marital_status = 'widowed' WHERE pin = ?",
@@ -240,4 +243,129 @@ class PopulationStore(RecordStore):
             raise LifeEventError("pin", f"no citizen has the PIN {pin}", "check the PIN", 404)
         if citizen["date_of_death"]:
             raise LifeEventError("pin", f"{pin} died on {citizen['date_of_death']}")
+        return citizen
+
+    # -- temporary absence (Law on Residence 2020, art. 31) ----------------------------------
+
+    def declare_absence(self, client_id: str, absence: dict[str, Any]) -> dict[str, Any]:
+        """The police recorded that a citizen leaves their commune for a while; at most one
+        absence is open per citizen (they return, or it lapses, before the next)."""
+        pin = absence["pin"]
+        self._present(pin)
+        if absence["returns_on"] < absence["departed_on"]:
+            raise LifeEventError("/returns_on", "is before departed_on", "the planned return date")
+        today = self.clock.today().isoformat()
+        open_ = self.open_absence(pin, today)
+        if open_ is not None:
+            raise LifeEventError(
+                "/pin",
+                f"{pin} already has temporary absence {open_['id']} until {open_['returns_on']}",
+                "record the return first (POST /v1/temporary-absences/{id}/return)",
+            )
+        with self.db.transaction():
+            rows = self.db.execute(
+                "INSERT INTO absences (pin, departed_on, returns_on, destination, reason, "
+                "client_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    pin,
+                    absence["departed_on"],
+                    absence["returns_on"],
+                    absence["destination"],
+                    absence.get("reason"),
+                    client_id,
+                ),
+            )
+            data = {k: absence[k] for k in ("departed_on", "returns_on")}
+            self.append_change("temporary-absence", pin, client_id, data)
+        found = self.absence(int(rows[0]["id"]))
+        assert found is not None
+        return found
+
+    def record_return(self, client_id: str, absence_id: int, returned_on: str) -> dict[str, Any]:
+        absence = self.absence(absence_id)
+        if absence is None:
+            raise LifeEventError(
+                "absence_id", f"no temporary absence {absence_id}", "check the id", 404
+            )
+        if absence.get("returned_on"):
+            raise LifeEventError(
+                "absence_id", f"the citizen already returned on {absence['returned_on']}"
+            )
+        if returned_on < absence["departed_on"]:
+            raise LifeEventError(
+                "/returned_on", "is before the departure", "the day they came back"
+            )
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE absences SET returned_on = ? WHERE id = ?", (returned_on, absence_id)
+            )
+            self.append_change("return", absence["pin"], client_id, {"returned_on": returned_on})
+        return {**absence, "returned_on": returned_on, "status": "returned"}
+
+    def absence(self, absence_id: int) -> dict[str, Any] | None:
+        rows = self.db.execute("SELECT * FROM absences WHERE id = ?", (absence_id,))
+        return self._absence_view(rows[0]) if rows else None
+
+    def open_absence(self, pin: str, today: str | None = None) -> dict[str, Any] | None:
+        """The citizen's absence that has not ended by `today` (the simulated clock's)."""
+        today = today or self.clock.today().isoformat()
+        rows = self.db.execute(
+            "SELECT * FROM absences WHERE pin = ? AND returned_on IS NULL AND returns_on >= ? "
+            "ORDER BY id DESC LIMIT 1",
+            (pin, today),
+        )
+        return self._absence_view(rows[0]) if rows else None
+
+    def _absence_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        # The status is derived from the clock at read time, so moving the clock needs no
+        # write: planned (not left yet), absent, returned, or lapsed (return date passed).
+        today = self.clock.today().isoformat()
+        view = {k: v for k, v in row.items() if v is not None and k != "client_id"}
+        view["id"] = int(view["id"])
+        if row["returned_on"]:
+            view["status"] = "returned"
+        elif row["returns_on"] < today:
+            view["status"] = "lapsed"
+        else:
+            view["status"] = "planned" if row["departed_on"] > today else "absent"
+        return view
+
+    # -- a court's declaration that a person is missing (Civil Code 2015, art. 68 and 70) ----
+
+    def declare_missing(self, client_id: str, pin: str, declared_on: str, ref: str) -> None:
+        citizen = self._present(pin)
+        if declared_on < citizen["date_of_birth"]:
+            raise LifeEventError("/declared_on", "is before the date of birth")
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO disappearances (pin, declared_on, decision_ref, client_id) "
+                "VALUES (?, ?, ?, ?)",
+                (pin, declared_on, ref, client_id),
+            )
+            data = {"declared_on": declared_on, "decision_ref": ref}
+            self.append_change("disappearance", pin, client_id, data)
+
+    def revoke_missing(self, client_id: str, pin: str, revoked_on: str, ref: str) -> str:
+        """The person came back: the court revokes its declaration; returns declared_on."""
+        declared = self.missing_since(pin)
+        if declared is None:
+            raise LifeEventError("pin", f"{pin} is not declared missing", "check the PIN", 404)
+        if revoked_on < declared:
+            raise LifeEventError("/revoked_on", f"is before the declaration of {declared}")
+        with self.db.transaction():
+            self.db.execute("DELETE FROM disappearances WHERE pin = ?", (pin,))
+            data = {"revoked_on": revoked_on, "decision_ref": ref, "declared_on": declared}
+            self.append_change("disappearance-revoked", pin, client_id, data)
+        return declared
+
+    def missing_since(self, pin: str) -> str | None:
+        rows = self.db.execute("SELECT declared_on FROM disappearances WHERE pin = ?", (pin,))
+        return str(rows[0]["declared_on"]) if rows else None
+
+    def _present(self, pin: str) -> dict[str, Any]:
+        """A living citizen not declared missing: the only one who can leave or vanish."""
+        citizen = self._living(pin)
+        declared = self.missing_since(pin)
+        if declared is not None:
+            raise LifeEventError("pin", f"{pin} has been declared missing since {declared}")
         return citizen

@@ -4,7 +4,8 @@ Normalisation (documented in the spec): names are compared NFC-normalised, case-
 with runs of white space collapsed; diacritics are never folded ("Hùng" ≠ "Hung"), so
 look-alike names stay different people. Dates and the other fields compare exactly.
 The answer carries a result per field the caller sent and nothing else from the record,
-except, on a full match, that the citizen has died (an agency must not act for the dead).
+except, on a full match, that the citizen has died or been declared missing (an agency must
+not act for them).
 """
 
 from __future__ import annotations
@@ -44,4 +45,6 @@ def verify_answer(
         answer["pin_status"] = "superseded"
     if result == "match" and citizen["date_of_death"]:
         answer["status"] = "deceased"
+    elif result == "match" and citizen.get("missing_since"):
+        answer["status"] = "missing"
     return answer

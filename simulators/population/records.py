@@ -24,12 +24,17 @@ from simulators.population.schema import (
     tables_ddl,
 )
 
-__all__ = ["ADULT_AGE", "CITIZEN_COLUMNS", "CitizenRow", "RecordStore"]
+__all__ = ["ADULT_AGE", "CITIZEN_COLUMNS", "MISSING_SINCE", "CitizenRow", "RecordStore"]
 
 ADULT_AGE = 18
 _AUDIT_BATCH = 256
 _MMAP_BYTES = 64 * 1024**3  # an upper bound; SQLite maps no more than the file
-_SELECT = f"SELECT {', '.join(CITIZEN_COLUMNS)} FROM citizens"
+# A court's declaration that someone is missing lives in its own table (events.py); every
+# read of a citizen carries it as `missing_since`, one primary-key probe per row.
+MISSING_SINCE = (
+    "(SELECT declared_on FROM disappearances d WHERE d.pin = citizens.pin) AS missing_since"
+)
+_SELECT = f"SELECT {', '.join(CITIZEN_COLUMNS)}, {MISSING_SINCE} FROM citizens"
 
 
 class RecordStore:

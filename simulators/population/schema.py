@@ -134,6 +134,23 @@ CREATE TABLE IF NOT EXISTS registrations (
     client_id TEXT PRIMARY KEY,
     purposes TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS absences (
+    id {autoincrement},
+    pin TEXT NOT NULL,
+    departed_on TEXT NOT NULL,
+    returns_on TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    reason TEXT,
+    returned_on TEXT,
+    client_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS absences_pin ON absences (pin, id);
+CREATE TABLE IF NOT EXISTS disappearances (
+    pin TEXT PRIMARY KEY,
+    declared_on TEXT NOT NULL,
+    decision_ref TEXT NOT NULL,
+    client_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
