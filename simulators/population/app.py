@@ -23,7 +23,7 @@ from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
 from simulators.population import access
 from simulators.population.access import FIELD_SCOPES, PURPOSES
-from simulators.population.admin_api import AdminApi, int_param
+from simulators.population.admin_api import AdminApi, int_param, saved_controls
 from simulators.population.controls import Controls
 from simulators.population.events import LifeEventError, PopulationStore
 from simulators.population.jobs import JobRunner
@@ -335,7 +335,7 @@ def create_app(
     controls: Controls | None = None,
 ) -> Starlette:
     """The simulator as an ASGI app; the caller owns the store and closes it."""
-    controls = controls or Controls()
+    controls = controls or saved_controls(store)
     api = PopulationApi(store, verifier, controls)
     jobs = JobRunner(store, api)
     status = StatusApi(store, api)

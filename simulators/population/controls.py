@@ -1,6 +1,7 @@
 """Per-client rate limits (429 with Retry-After) and fault injection (latency, 5xx bursts,
 429 storms, timeouts) the harness switches on through the admin API, to grade how an
-agency copes. Both are in memory: a restarted sandbox starts clean.
+agency copes. The configuration survives a restart (`snapshot` / `restore`, kept in the
+store's settings by the admin API); the token buckets' fill levels do not.
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ class Faults:
     def active(self) -> bool:
         return self.expires_at is None or time.monotonic() < self.expires_at
 
+    def remaining_s(self) -> float | None:
+        return None if self.expires_at is None else max(0.0, self.expires_at - time.monotonic())
+
     def public(self) -> dict[str, Any]:
         data = asdict(self)
-        expires = data.pop("expires_at")
-        data["remaining_s"] = None if expires is None else max(0.0, expires - time.monotonic())
+        del data["expires_at"]
+        data["remaining_s"] = self.remaining_s()
         return data
 
 
@@ -84,6 +88,35 @@ class Controls:
     def set_faults(self, client_id: str, faults: Faults, duration_s: float | None) -> None:
         faults.expires_at = None if duration_s is None else time.monotonic() + duration_s
         self.faults[client_id] = faults
+
+    def snapshot(self) -> dict[str, Any]:
+        """The configuration as JSON-able data; a fault's expiry becomes wall-clock time,
+        since a restarted process has a new monotonic clock."""
+        faults = {}
+        for client_id, fault in self.faults.items():
+            if not fault.active():
+                continue
+            data = {k: v for k, v in fault.public().items() if k != "remaining_s"}
+            remaining = fault.remaining_s()
+            data["expires_at_epoch"] = None if remaining is None else time.time() + remaining
+            faults[client_id] = data
+        limits = {k: v.public() for k, v in self.limits.items()}
+        return {"limits": limits, "faults": faults}
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any] | None) -> Controls:
+        """Controls configured as `snapshot` (from `snapshot()`); faults that expired while
+        the process was down stay off."""
+        controls = cls()
+        snapshot = snapshot or {}
+        for client_id, limit in snapshot.get("limits", {}).items():
+            controls.set_limit(client_id, limit["requests_per_second"], limit["burst"])
+        for client_id, data in snapshot.get("faults", {}).items():
+            expires = data.pop("expires_at_epoch", None)
+            remaining = None if expires is None else expires - time.time()
+            if remaining is None or remaining > 0:
+                controls.set_faults(client_id, Faults(**data), remaining)
+        return controls
 
     async def gate(self, client_id: str) -> None:
         """Apply the client's faults, then its rate limit; raises the problem to answer."""

@@ -1,25 +1,27 @@
 """Batch verification for data cleansing: a job with progress and a result file.
 
 An agency cleaning its records posts up to MAX_RECORDS (PIN, name, date of birth) in one
-job; a background thread verifies them a thousand PINs per query and writes one JSON line
-per record to a result file, in the order sent. A malformed record does not fail the job:
-its line says `invalid` and why. Jobs live in memory (a restarted sandbox forgets them);
-the audit log gets one `batch-verify` entry per job.
+job; a background thread verifies them a thousand PINs per query and stores one JSON line
+per record, in the order sent. A malformed record does not fail the job: its line says
+`invalid` and why. Jobs and their results live in the store (tables `jobs` and
+`job_results`, one part per thousand lines, written with the progress in one
+transaction), so a finished job's result outlives a restart; a job the restart cut short
+is marked failed with the reason, never left "running". The audit log gets one
+`batch-verify` entry per job.
 """
 
 from __future__ import annotations
 
-import tempfile
+import json
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from simulators.common.http import json_response, read_json_object
@@ -37,37 +39,33 @@ MAX_RECORDS = 200_000
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _BATCH = 1000
 _TEXT_LIMIT = 100
+_INTERRUPTED = "interrupted by a restart of the population database; submit the records again"
 
 
-@dataclass
-class Job:
-    id: str
-    client_id: str
-    records: list[Any]
-    status: str = "queued"
-    processed: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
-    path: Path | None = None
-
-    def public(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "status": self.status,
-            "total": len(self.records),
-            "processed": self.processed,
-            "results": dict(self.counts),
-        }
-        if self.status == "done":
-            data["result_url"] = f"/v1/verification-jobs/{self.id}/result"
-        return data
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": row["id"],
+        "status": row["status"],
+        "total": int(row["total"]),
+        "processed": int(row["processed"]),
+        "results": json.loads(row["results"]),
+    }
+    if row["status"] == "done":
+        data["result_url"] = f"/v1/verification-jobs/{row['id']}/result"
+    if row.get("error"):
+        data["error"] = row["error"]
+    return data
 
 
 class JobRunner:
     def __init__(self, store: PopulationStore, api: PopulationApi) -> None:
         self.store, self.api = store, api
-        self.jobs: dict[str, Job] = {}
-        self._dir = Path(tempfile.mkdtemp(prefix="lienthong-jobs-"))
         self._stopping = threading.Event()
+        # Whatever was queued or running when the last process stopped will never finish.
+        store.db.execute(
+            "UPDATE jobs SET status = 'failed', error = ? WHERE status IN ('queued', 'running')",
+            (_INTERRUPTED,),
+        )
 
     async def create(self, request: Request) -> Response:
         _, client_id = await self.api.client(request, "citizen.verify")
@@ -87,52 +85,86 @@ class JobRunner:
                 f"{len(records):,} records; a job takes at most {MAX_RECORDS:,}. Split the batch.",
                 slug="batch-too-large",
             )
-        job = Job(uuid.uuid4().hex, client_id, records)
-        self.jobs[job.id] = job
+        job_id = uuid.uuid4().hex
+        self.store.db.execute(
+            "INSERT INTO jobs (id, client_id, status, total, processed, results, created_at) "
+            "VALUES (?, ?, 'queued', ?, 0, '{}', ?)",
+            (job_id, client_id, len(records), self.store.clock.stamp()),
+        )
         threading.Thread(
-            target=self._run, args=(job,), name=f"job-{job.id[:8]}", daemon=True
+            target=self._run,
+            args=(job_id, client_id, records),
+            name=f"job-{job_id[:8]}",
+            daemon=True,
         ).start()
-        return json_response(job.public(), 202, {"Location": f"/v1/verification-jobs/{job.id}"})
+        job = _public(self._row(job_id) or {})
+        return json_response(job, 202, {"Location": f"/v1/verification-jobs/{job_id}"})
 
     async def status(self, request: Request) -> Response:
-        return json_response((await self._own(request)).public())
+        return json_response(_public(await self._own(request)))
 
     async def result(self, request: Request) -> Response:
         job = await self._own(request)
-        if job.status != "done" or job.path is None:
+        if job["status"] != "done":
             raise ProblemError(
                 409,
                 "Job not finished",
-                f"The job is {job.status}; poll its status until done.",
+                f"The job is {job['status']}; poll its status until done.",
                 slug="job-not-done",
             )
-        return FileResponse(job.path, media_type="application/x-ndjson")
+        return StreamingResponse(self._parts(job["id"]), media_type="application/x-ndjson")
 
-    async def _own(self, request: Request) -> Job:
+    def _parts(self, job_id: str) -> Iterator[bytes]:
+        # One part at a time: a 200,000-line result never sits in memory whole.
+        part = 0
+        while rows := self.store.db.execute(
+            "SELECT lines FROM job_results WHERE job_id = ? AND part = ?", (job_id, part)
+        ):
+            yield rows[0]["lines"].encode()
+            part += 1
+
+    def _row(self, job_id: str) -> dict[str, Any] | None:
+        rows = self.store.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return rows[0] if rows else None
+
+    async def _own(self, request: Request) -> dict[str, Any]:
         _, client_id = await self.api.client(request, "citizen.verify")
-        job = self.jobs.get(request.path_params["job_id"])
-        if job is None or job.client_id != client_id:
+        job = self._row(request.path_params["job_id"][:64])
+        if job is None or job["client_id"] != client_id:
             raise ProblemError(
                 404, "Job not found", "No such job for this client.", slug="job-not-found"
             )
         return job
 
-    def _run(self, job: Job) -> None:
-        job.status = "running"
-        job.path = self._dir / f"{job.id}.ndjson"
+    def _run(self, job_id: str, client_id: str, records: list[Any]) -> None:
+        db, counts = self.store.db, Counter[str]()
+        db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", (job_id,))
+        status, error = "done", None
         try:
-            with job.path.open("wb") as out:
-                for start in range(0, len(job.records), _BATCH):
-                    if self._stopping.is_set():
-                        raise RuntimeError("server stopping")
-                    for line in self._verify_batch(job.records[start : start + _BATCH], start):
-                        job.counts[line["result"]] += 1
-                        out.write(orjson.dumps(line) + b"\n")
-                    job.processed = min(len(job.records), start + _BATCH)
-            job.status = "done"
-        except Exception:
-            job.status = "failed"
-        self.store.record_access(job.client_id, "batch-verify", None, [], job.status)
+            for part, start in enumerate(range(0, len(records), _BATCH)):
+                if self._stopping.is_set():
+                    raise RuntimeError(_INTERRUPTED)
+                lines = self._verify_batch(records[start : start + _BATCH], start)
+                counts.update(line["result"] for line in lines)
+                self._save_part(job_id, part, lines, min(len(records), start + _BATCH), counts)
+        except Exception as exc:  # a job fails alone; the server carries on
+            status, error = "failed", str(exc)[:200] or type(exc).__name__
+        db.execute("UPDATE jobs SET status = ?, error = ? WHERE id = ?", (status, error, job_id))
+        self.store.record_access(client_id, "batch-verify", None, [], status)
+
+    def _save_part(
+        self, job_id: str, part: int, lines: list[dict[str, Any]], done: int, counts: Counter[str]
+    ) -> None:
+        text = b"".join(orjson.dumps(line) + b"\n" for line in lines).decode()
+        with self.store.db.transaction():
+            self.store.db.execute(
+                "INSERT INTO job_results (job_id, part, lines) VALUES (?, ?, ?)",
+                (job_id, part, text),
+            )
+            self.store.db.execute(
+                "UPDATE jobs SET processed = ?, results = ? WHERE id = ?",
+                (done, json.dumps(dict(counts)), job_id),
+            )
 
     def _verify_batch(self, records: list[Any], offset: int) -> list[dict[str, Any]]:
         checked = [_check(r) for r in records]

@@ -151,6 +151,22 @@ CREATE TABLE IF NOT EXISTS disappearances (
     decision_ref TEXT NOT NULL,
     client_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    processed INTEGER NOT NULL,
+    results TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS job_results (
+    job_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    lines TEXT NOT NULL,
+    PRIMARY KEY (job_id, part)
+);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -244,6 +244,37 @@ def test_injected_faults_hit_only_their_client_and_expire(client: TestClient, be
     assert client.delete("/admin/clients/fragile/faults", headers=ADMIN_HEADERS).status_code == 204
 
 
+def test_limits_and_faults_survive_a_restart_and_expired_faults_stay_off(
+    client: TestClient,
+    store: PopulationStore,
+    bearer: Any,
+    verifier_for: Callable[[str], TokenVerifier],
+) -> None:
+    limit = {"requests_per_second": 0.5, "burst": 1}
+    client.put("/admin/clients/limited/rate-limit", json=limit, headers=ADMIN_HEADERS)
+    client.put("/admin/clients/fragile/faults", json={"error_rate": 1.0}, headers=ADMIN_HEADERS)
+    brief = {"error_rate": 1.0, "duration_s": 0.2}
+    client.put("/admin/clients/brief/faults", json=brief, headers=ADMIN_HEADERS)
+    time.sleep(0.3)  # the brief fault ends while the sandbox is "down"
+
+    restarted = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
+    with TestClient(restarted) as again:
+
+        def verify(subject: str) -> int:
+            headers = bearer("citizen.verify", subject=subject)
+            return again.post("/v1/citizens/verify", json={}, headers=headers).status_code
+
+        assert [verify("limited"), verify("limited")] == [422, 429]
+        assert verify("fragile") == 503
+        assert verify("brief") == 422
+        again.delete("/admin/clients/fragile/faults", headers=ADMIN_HEADERS)
+    with TestClient(
+        create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
+    ) as third:
+        headers = bearer("citizen.verify", subject="fragile")
+        assert third.post("/v1/citizens/verify", json={}, headers=headers).status_code == 422
+
+
 # -- batch verification ---------------------------------------------------------------
 
 
@@ -280,6 +311,35 @@ def test_a_job_verifies_every_record_in_order(
     assert first[200]["result"] == first[201]["result"] == "invalid"
     other = bearer("citizen.verify", subject="someone-else")
     _problem(client.get(f"/v1/verification-jobs/{job['id']}", headers=other), 404)
+
+
+def test_a_finished_job_outlives_a_restart_and_a_cut_short_one_is_failed_with_why(
+    client: TestClient,
+    bearer: Any,
+    store: PopulationStore,
+    verifier_for: Callable[[str], TokenVerifier],
+) -> None:
+    headers = bearer("citizen.verify")
+    citizen = store.sample_adults(1)[0]
+    record = {k: citizen[k] for k in ("pin", "full_name", "date_of_birth")}
+    posted = client.post(
+        "/v1/verification-jobs", json={"records": [record] * 1500}, headers=headers
+    )
+    done = _wait_done(client, headers, posted.json()["id"])
+    before = client.get(done["result_url"], headers=headers).text
+    # A job the previous process was still running when it stopped.
+    store.db.execute(
+        "INSERT INTO jobs (id, client_id, status, total, processed, results, created_at) "
+        "VALUES ('cut-short', 'client-1', 'running', 10, 3, '{}', 'x')"
+    )
+
+    app = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
+    with TestClient(app) as restarted:
+        assert restarted.get(done["result_url"], headers=headers).text == before
+        assert len(before.splitlines()) == 1500
+        cut = restarted.get("/v1/verification-jobs/cut-short", headers=headers).json()
+        assert cut["status"] == "failed" and "restart" in cut["error"]
+        _problem(restarted.get("/v1/verification-jobs/cut-short/result", headers=headers), 409)
 
 
 def test_oversize_and_malformed_batches_are_refused(client: TestClient, bearer: Any) -> None:
