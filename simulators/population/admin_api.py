@@ -30,6 +30,7 @@ _UINT = re.compile(r"[0-9]{1,19}")
 _MAX_INT64 = 9_223_372_036_854_775_807
 _IDENTITY = ("pin", "full_name", "date_of_birth", "sex")
 HARD_CASES = ("deceased", "newborn", "guardian", "renamed", "superseded", "nfd", "lookalike")
+STATUS_CASES = ("absent", "missing")  # kept in their own tables (events.py), not hard_case
 _SHORT = 200
 
 
@@ -113,16 +114,18 @@ class AdminApi:
     async def hard_cases(self, request: Request) -> Response:
         require_admin(request, self.token)
         kind = request.path_params["kind"]
-        if kind not in HARD_CASES and kind != "unissued":
+        if kind not in (*HARD_CASES, *STATUS_CASES, "unissued"):
             raise access.invalid(
                 "kind",
                 f"unknown hard case {kind[:40]!r}",
-                f"one of: {', '.join(HARD_CASES)}, unissued",
+                f"one of: {', '.join((*HARD_CASES, *STATUS_CASES))}, unissued",
                 status=404,
             )
         count = int_param(request.query_params.get("count"), "count", 10, 1, 100)
         if kind == "unissued":
             return json_response({"kind": kind, "pins": self.store.unissued_pins(count)})
+        if kind in STATUS_CASES:
+            return json_response({"kind": kind, "citizens": self.store.status_cases(kind, count)})
         return json_response({"kind": kind, "citizens": self.store.hard_cases(kind, count)})
 
     async def clock(self, request: Request) -> Response:

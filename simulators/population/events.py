@@ -362,6 +362,25 @@ class PopulationStore(RecordStore):
         rows = self.db.execute("SELECT declared_on FROM disappearances WHERE pin = ?", (pin,))
         return str(rows[0]["declared_on"]) if rows else None
 
+    def status_cases(self, kind: str, count: int) -> list[dict[str, Any]]:
+        """Citizens now away from home (`absent`, with their `temporary_absence`) or declared
+        missing (`missing`), in PIN order."""
+        if kind == "missing":
+            pins = self.db.execute("SELECT pin FROM disappearances ORDER BY pin LIMIT ?", (count,))
+        else:
+            today = self.clock.today().isoformat()
+            pins = self.db.execute(
+                "SELECT DISTINCT pin FROM absences WHERE returned_on IS NULL "
+                "AND departed_on <= ? AND returns_on >= ? ORDER BY pin LIMIT ?",
+                (today, today, count),
+            )
+        citizens = [self.get(r["pin"]) for r in pins]
+        found = [c for c in citizens if c is not None]
+        if kind == "absent":
+            for citizen in found:
+                citizen["temporary_absence"] = self.open_absence(citizen["pin"])
+        return found
+
     def _present(self, pin: str) -> dict[str, Any]:
         """A living citizen not declared missing: the only one who can leave or vanish."""
         citizen = self._living(pin)

@@ -20,6 +20,7 @@ from simulators.common.db import Database
 from simulators.population.family import ChunkBuilder
 from simulators.population.generator import REFERENCE_DATE, chunk_sizes
 from simulators.population.schema import CITIZEN_COLUMNS, CITIZEN_DDL, INDEXES, CitizenRow
+from simulators.population.status_cases import seed_status_cases
 
 __all__ = ["Progress", "generate_population"]
 
@@ -56,6 +57,7 @@ def generate_population(
         _bulk_mode(db, on=True)
         _load(db, str(url), jobs, workers or os.cpu_count() or 1, progress or (lambda n: None))
         db.executescript(INDEXES)
+        seed_status_cases(db, as_of)  # the absent and the missing, by PIN rule
         _bulk_mode(db, on=False)
         if db.dialect == "postgresql":
             db.execute("ANALYZE citizens")

@@ -135,11 +135,13 @@ class RecordStore:
     def sample_adults(
         self, count: int, *, after: str = "", today: date | None = None
     ) -> list[dict[str, Any]]:
-        """Living adults with no hard case, in PIN order after `after` (a paging cursor)."""
+        """Living adults with no hard case and not declared missing, in PIN order after
+        `after` (a paging cursor)."""
         cutoff = years_before(today or self.clock.today(), ADULT_AGE).isoformat()
         sql = (
             f"{_SELECT} WHERE pin > ? AND hard_case IS NULL AND date_of_death IS NULL "
-            "AND date_of_birth <= ? ORDER BY pin LIMIT ?"
+            "AND date_of_birth <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM disappearances d WHERE d.pin = citizens.pin) ORDER BY pin LIMIT ?"
         )
         return self.db.execute(sql, (after, cutoff, count))
 

@@ -297,3 +297,36 @@ def test_disappearance_refusals_name_the_field(
     _problem(never, 404, "pin")
     bad = post("/v1/disappearances/12ab/revocation", json=revocation, headers=bearer(JUSTICE))
     _problem(bad, 422, "pin")
+
+
+# -- in a generated population -------------------------------------------------------------
+
+
+def test_a_generated_population_has_absent_and_missing_people_handed_out_as_hard_cases(
+    client: TestClient, store: PopulationStore, bearer: Any
+) -> None:
+    absent = client.get("/admin/citizens/hard-cases/absent", headers=ADMIN).json()["citizens"]
+    missing = client.get("/admin/citizens/hard-cases/missing", headers=ADMIN).json()["citizens"]
+    assert absent and missing
+    assert {c["pin"] for c in absent}.isdisjoint(c["pin"] for c in missing)
+    away = absent[0]["temporary_absence"]
+    assert away["status"] == "absent" and away["departed_on"] <= _today(store) <= away["returns_on"]
+    assert missing[0]["missing_since"] <= _today(store) and missing[0]["date_of_death"] is None
+    sampled = {c["pin"] for c in store.sample_adults(200)}
+    assert missing[0]["pin"] not in sampled  # the harness's applicants are never missing
+    check = {k: missing[0][k] for k in ("pin", "full_name", "date_of_birth")}
+    verified = client.post("/v1/citizens/verify", json=check, headers=bearer("citizen.verify"))
+    assert verified.json()["status"] == "missing"
+
+
+def test_the_rule_picks_about_one_adult_in_a_hundred_and_is_repeatable(tmp_path: Any) -> None:
+    counts = []
+    for name in ("a", "b"):
+        generate_population(tmp_path / f"{name}.db", 20_000, seed=3)
+        population = PopulationStore(tmp_path / f"{name}.db")
+        away = population.db.execute("SELECT pin FROM absences ORDER BY pin")
+        gone = population.db.execute("SELECT pin FROM disappearances ORDER BY pin")
+        population.close()
+        counts.append(([r["pin"] for r in away], [r["pin"] for r in gone]))
+    assert counts[0] == counts[1]
+    assert 60 <= len(counts[0][0]) <= 250 and 1 <= len(counts[0][1]) <= 10
