@@ -131,9 +131,11 @@ class PopulationApi:
             if missing:
                 raise access.insufficient_scope(missing)
             self._allowed(client_id, pin, fields, grant)
-        except ProblemError as problem:
-            if problem.status == 403:
-                self._audit(client_id, "lookup", pin, fields, "refused", grant)
+        except ProblemError:
+            # Every refusal after authentication is recorded with what was asked — a
+            # missing purpose (422) as much as over-asking (403) — so the harness can
+            # judge how an agency uses the database from the log alone.
+            self._audit(client_id, "lookup", pin, fields, "refused", grant)
             raise
         return grant
 
@@ -221,6 +223,13 @@ class PopulationApi:
         return json_response(
             {k: row[k] for k in ("pin", "current_address", "current_ward", "household_id")}
         )
+
+    async def purposes(self, request: Request) -> Response:
+        """The purpose catalogue: what each purpose may release, and the caller's own."""
+        _, client_id = await self.client(request)
+        registered = sorted(self.store.registered_purposes(client_id))
+        catalogue = {name: sorted(fields) for name, fields in PURPOSES.items()}
+        return json_response({"purposes": catalogue, "registered": registered})
 
     async def changes(self, request: Request) -> Response:
         await self.client(request, "citizen.changes")
@@ -349,6 +358,7 @@ def create_app(
         Route("/v1/deaths", api.deaths, methods=["POST"]),
         Route("/v1/residence-changes", api.residence, methods=["POST"]),
         Route("/v1/changes", api.changes, methods=["GET"]),
+        Route("/v1/purposes", api.purposes, methods=["GET"]),
         *jobs.routes(),
         *status.routes(),
         *admin.routes(),

@@ -330,3 +330,30 @@ def test_the_rule_picks_about_one_adult_in_a_hundred_and_is_repeatable(tmp_path:
         counts.append(([r["pin"] for r in away], [r["pin"] for r in gone]))
     assert counts[0] == counts[1]
     assert 60 <= len(counts[0][0]) <= 250 and 1 <= len(counts[0][1]) <= 10
+
+
+# -- the purpose catalogue and refused lookups ---------------------------------------------
+
+
+def test_the_purpose_catalogue_names_what_each_purpose_releases(
+    client: TestClient, bearer: Any
+) -> None:
+    response = client.get("/v1/purposes", headers=bearer("citizen.verify"))
+    assert response.status_code == 200, response.text
+    catalogue = response.json()
+    assert "cmnd" in catalogue["purposes"]["identity-check"]
+    assert "permanent_address" not in catalogue["purposes"]["identity-check"]
+    assert "temporary_absence" in catalogue["purposes"]["residence-management"]
+    assert catalogue["registered"] == sorted(catalogue["purposes"])  # unregistered: all
+    _problem(client.get("/v1/purposes"), 401)
+
+
+def test_a_lookup_without_a_purpose_is_refused_and_recorded(
+    client: TestClient, store: PopulationStore, bearer: Any, adult: dict[str, Any]
+) -> None:
+    pin = adult["pin"]
+    asked = client.get(f"/v1/citizens/{pin}", params={"fields": "full_name"}, headers=bearer(READ))
+    _problem(asked, 422, "purpose")
+    entry = store.audit_entries(pin=pin, operation="lookup")[-1]
+    assert entry["result"] == "refused" and entry["fields"] == ["full_name"]
+    assert entry.get("purpose") is None
