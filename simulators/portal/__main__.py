@@ -20,6 +20,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8703)
     parser.add_argument("--retry-base-s", type=float, default=0.5)
+    parser.add_argument(
+        "--population-url", help="where to assign the birth group's child PIN (optional)"
+    )
     return parser.parse_args()
 
 
@@ -35,6 +38,7 @@ def main() -> None:
         idp_url=args.idp_url,
         admin_token=admin_token,
         policy=DeliveryPolicy(base_delay_s=args.retry_base_s),
+        population_url=args.population_url,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulators.common.clock import format_dvc, now_vn
+from simulators.common.clock import format_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.problems import FieldError, ProblemError
 from simulators.common.validation import SchemaValidator
@@ -82,7 +82,7 @@ class CitizenActions:
         rows = self.store.db.execute("SELECT * FROM payments WHERE id = ?", (transaction,))
         if rows:
             return _receipt(rows[0]), False
-        paid_at = format_dvc(now_vn())
+        paid_at = format_dvc(self.rules.clock.now())
         row = {
             "id": transaction,
             "dossier_code": state.code,
@@ -109,7 +109,7 @@ class CitizenActions:
     async def supplement(self, request: Request) -> Response:
         state, body = await self._read(request, self._supplement)
         self._require(state, frozenset({SUPPLEMENT_REQUESTED}), "a supplement")
-        message = {"NgayBoSung": format_dvc(now_vn()), **body}
+        message = {"NgayBoSung": format_dvc(self.rules.clock.now()), **body}
         # One answer per supplementation request, keyed by when it was asked.
         key = f"supplement:{state.code}:{state.paused_since}"
         created = self.outbox.enqueue(state.code, state.agency_id, "supplement", message, key=key)

@@ -31,28 +31,49 @@ from simulators.common.problems import (
 from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
 from simulators.portal.actions import CitizenActions
+from simulators.portal.births import Births
 from simulators.portal.citizen import CitizenApi
+from simulators.portal.clock import Clock
+from simulators.portal.feedback import FeedbackApi
 from simulators.portal.groups import GroupApi
 from simulators.portal.legacy import DEFAULT_DSTCODE, LegacyAccounts, LegacyAdapter
-from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker, agency_tokens
+from simulators.portal.outbox import (
+    DeliveryPolicy,
+    Outbox,
+    OutboxWorker,
+    PopulationLink,
+    agency_tokens,
+    population_tokens,
+)
 from simulators.portal.params import INT64_MAX, bad_param, int_param, text_param
 from simulators.portal.store import PortalStore
 from simulators.portal.sync import Caller, SyncRules
 from simulators.portal.views import Views
 
-__all__ = ["SYNC_SCOPE", "Delivery", "create_app"]
+__all__ = ["SYNC_SCOPE", "Delivery", "PopulationAccess", "create_app"]
 
 SYNC_SCOPE = "portal.sync"
 
 
 @dataclass(frozen=True, slots=True)
+class PopulationAccess:
+    """The population database, and the portal's civil-status client that calls it."""
+
+    base_url: str
+    client_id: str
+    key: ECKey
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """How the portal reaches agencies: its own client at the identity provider."""
+    """How the portal reaches agencies (its own client at the identity provider) and,
+    optionally, the population database (births.py)."""
 
     token_url: str
     client_id: str
     key: ECKey
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    population: PopulationAccess | None = None
 
 
 def _caller(claims: dict[str, Any]) -> Caller:
@@ -64,11 +85,13 @@ def _caller(claims: dict[str, Any]) -> Caller:
 class _Portal:
     """Status sync and the admin surface, sharing one store and one set of rules."""
 
-    def __init__(self, store: PortalStore, verifier: TokenVerifier, admin_token: str) -> None:
+    def __init__(
+        self, store: PortalStore, verifier: TokenVerifier, admin_token: str, clock: Clock | None
+    ) -> None:
         self._store = store
         self._verifier = verifier
         self._admin_token = admin_token
-        self.rules = SyncRules(store)
+        self.rules = SyncRules(store, clock=clock)
         self.outbox = Outbox(store.db)
         self._route = SchemaValidator("portal.yaml", "AgencyRoute")
         self._account = SchemaValidator("portal.yaml", "LegacyAccount")
@@ -136,7 +159,23 @@ class _Portal:
         return json_response({"id": int(text), "state": "pending"})
 
 
-def _lifespan(portal: _Portal, store: PortalStore, delivery: Delivery | None) -> Any:
+def _population_link(
+    delivery: Delivery, http: httpx.AsyncClient, births: Births
+) -> PopulationLink | None:
+    access = delivery.population
+    if access is None:
+        return None
+    # A client of its own, with only justice.civil-status: the agencies' client need not
+    # be able to register births.
+    client = TokenClient(
+        token_url=delivery.token_url, client_id=access.client_id, key=access.key, http=http
+    )
+    return PopulationLink(access.base_url, population_tokens(client), births.assigned)
+
+
+def _lifespan(
+    portal: _Portal, store: PortalStore, delivery: Delivery | None, births: Births
+) -> Any:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if delivery is None:
@@ -150,7 +189,12 @@ def _lifespan(portal: _Portal, store: PortalStore, delivery: Delivery | None) ->
                 http=http,
             )
             worker = OutboxWorker(
-                portal.outbox, store.route, http, agency_tokens(client), delivery.policy
+                portal.outbox,
+                store.route,
+                http,
+                agency_tokens(client),
+                delivery.policy,
+                population=_population_link(delivery, http, births),
             )
             app.state.outbox_worker = worker
             task = asyncio.create_task(worker.run())
@@ -170,13 +214,21 @@ def create_app(
     admin_token: str,
     delivery: Delivery | None = None,
     dstcode: str = DEFAULT_DSTCODE,
+    clock: Clock | None = None,
 ) -> Starlette:
-    """The portal; with `delivery`, an outbox worker routes citizen dossiers to agencies."""
-    portal = _Portal(store, verifier, admin_token)
+    """The portal; with `delivery`, an outbox worker routes citizen dossiers to agencies
+    (and birth registrations to the population database, given `delivery.population`).
+
+    `clock` is what every deadline is derived from; tests pass one they can move.
+    """
+    portal = _Portal(store, verifier, admin_token, clock)
     legacy = LegacyAdapter(LegacyAccounts(store.db), portal.rules, dstcode)
     citizen = CitizenApi(portal.rules, portal.outbox)
     actions = CitizenActions(portal.rules, portal.outbox)
-    groups = GroupApi(portal.rules, citizen)
+    configured = delivery is not None and delivery.population is not None
+    births = Births(store.db, portal.outbox, portal.rules.clock, configured=configured)
+    groups = GroupApi(portal.rules, citizen, births)
+    feedback = FeedbackApi(portal.rules, verifier)
     views = Views(portal.rules)
     routes = [
         Route("/v1/status-sync", portal.sync, methods=["POST"]),
@@ -192,7 +244,10 @@ def create_app(
         Route("/v1/citizen/dossiers/{code}/payment", actions.pay, methods=["POST"]),
         Route("/v1/citizen/dossiers/{code}/supplement", actions.supplement, methods=["POST"]),
         Route("/v1/citizen/dossiers/{code}/withdrawal", actions.withdraw, methods=["POST"]),
-        Route("/v1/citizen/feedback", citizen.feedback, methods=["POST"]),
+        Route("/v1/citizen/feedback", feedback.file, methods=["POST"]),
+        Route("/v1/citizen/feedback/{feedback_id}", feedback.track, methods=["GET"]),
+        Route("/v1/feedback", feedback.inbox, methods=["GET"]),
+        Route("/v1/feedback/{feedback_id}/answer", feedback.answer, methods=["POST"]),
         Route("/v1/citizen/groups", groups.declare, methods=["POST"]),
         Route("/v1/citizen/groups/{code}", groups.track, methods=["GET"]),
         Route("/admin/syncs", portal.syncs, methods=["GET"]),
@@ -204,5 +259,5 @@ def create_app(
     return Starlette(
         routes=routes,
         exception_handlers=exception_handlers(),
-        lifespan=_lifespan(portal, store, delivery),
+        lifespan=_lifespan(portal, store, delivery, births),
     )

@@ -1,4 +1,5 @@
-"""The citizen side: submit a dossier, track it, file feedback, rate the service.
+"""The citizen side: submit a dossier, track it (with any feedback about it), rate the
+service. Feedback itself is feedback.py.
 
 A submission is acknowledged only after the dossier and its outbox message are committed
 together, so a crash right after the answer loses nothing (outbox.py delivers it). The
@@ -8,23 +9,24 @@ calls carry no token in the sandbox.
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulators.common.clock import add_working_days, format_dvc, now_vn
+from simulators.common.clock import VN_TZ, format_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.problems import FieldError, ProblemError
 from simulators.common.validation import SchemaValidator
 from simulators.portal.dossiers import DossierState, due_date, effective_due, is_overdue
+from simulators.portal.feedback import dossier_feedback
 from simulators.portal.outbox import Outbox
 from simulators.portal.procedures import Procedure
 from simulators.portal.sync import SyncRules
 
 __all__ = ["CitizenApi", "idempotency_key"]
 
-FEEDBACK_WORKING_DAYS = 10  # [recall] answer time for feedback (PAKN)
 _KEY_MAX = 100
 
 
@@ -34,7 +36,6 @@ class CitizenApi:
         self.store = rules.store
         self.outbox = outbox
         self._submission = SchemaValidator("portal.yaml", "CitizenSubmission")
-        self._feedback = SchemaValidator("portal.yaml", "CitizenFeedback")
         self._rating = SchemaValidator("portal.yaml", "CitizenRating")
 
     async def submit(self, request: Request) -> Response:
@@ -60,8 +61,8 @@ class CitizenApi:
         self, body: dict[str, Any], procedure: Procedure, agency_id: str, key: str | None
     ) -> str:
         """Record a dossier and queue its delivery (call inside a transaction); its code."""
-        now = now_vn()
-        code = self.store.next_dossier_code(agency_id, now.strftime("%y%m%d"))
+        now = self.rules.clock.now()
+        code = self.next_code(agency_id, now)
         applicant = body["ChuHoSo"]
         state = DossierState(
             code=code,
@@ -86,6 +87,31 @@ class CitizenApi:
         self.outbox.enqueue(code, agency_id, "submit", message)
         return code
 
+    def next_code(self, prefix: str, now: datetime, field: str = "/DonViXuLy") -> str:
+        """The next `<prefix>-<yyMMdd>-<NNNN>` code (in the caller's transaction).
+
+        The format holds 9,999 codes per prefix and day: past that, a 503 naming `field`
+        that says when codes are free again — the format's limit, not an outage.
+        """
+        try:
+            return self.store.next_dossier_code(prefix, now.strftime("%y%m%d"))
+        except OverflowError:
+            midnight = datetime.combine(now.date() + timedelta(days=1), time(0), VN_TZ)
+            raise ProblemError(
+                503,
+                "Dossier codes exhausted",
+                f"{prefix} has used all 9,999 codes of today.",
+                errors=(
+                    FieldError(
+                        field,
+                        f"{prefix} has no dossier code left today",
+                        "submit again after midnight (Vietnam time)",
+                    ),
+                ),
+                slug="codes-exhausted",
+                headers={"Retry-After": str(max(int((midnight - now).total_seconds()), 1))},
+            ) from None
+
     def _procedure(self, code: str) -> Procedure:
         procedure = self.rules.catalogue.get(code)
         if procedure is None:
@@ -106,7 +132,7 @@ class CitizenApi:
                 f"No dossier {code[:60]}.",
                 errors=(FieldError("code", "unknown dossier", "use the MaHoSo you received"),),
             )
-        now = now_vn()
+        now = self.rules.clock.now()
         return {
             "MaHoSo": state.code,
             "MaTTHC": state.procedure,
@@ -117,26 +143,8 @@ class CitizenApi:
             "NgayHenTra": state.due_at,
             "NgayHenTraHieuLuc": format_dvc(effective_due(state, now)),
             "QuaHan": is_overdue(state, now),
+            "PhanAnh": dossier_feedback(self.store.db, state.code, now),
         }
-
-    async def feedback(self, request: Request) -> Response:
-        body = await read_json_object(request)
-        self._feedback.check(body)
-        now = now_vn()
-        due = format_dvc(add_working_days(now, FEEDBACK_WORKING_DAYS))
-        (row,) = self.store.db.execute(
-            "INSERT INTO feedback (agency_id, dossier_code, kind, content, received_at, due_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                body["DonViXuLy"],
-                body.get("MaHoSo"),
-                body["LoaiPhanAnh"],
-                body["NoiDung"],
-                format_dvc(now),
-                due,
-            ),
-        )
-        return json_response({"id": row["id"], "NgayHenTraLoi": due}, status=201)
 
     async def rate(self, request: Request) -> Response:
         code = request.path_params["code"]
@@ -155,7 +163,7 @@ class CitizenApi:
             "INSERT INTO ratings (dossier_code, agency_id, level, rated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (dossier_code) DO UPDATE SET level = excluded.level,"
             " rated_at = excluded.rated_at",
-            (code, state.agency_id, body["MucDo"], format_dvc(now_vn())),
+            (code, state.agency_id, body["MucDo"], format_dvc(self.rules.clock.now())),
         )
         return json_response({"MaHoSo": code, "MucDo": body["MucDo"]})
 

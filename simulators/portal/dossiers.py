@@ -27,6 +27,7 @@ __all__ = [
     "effective_due",
     "facts_from_sync",
     "is_overdue",
+    "paused_working_days",
     "with_status",
 ]
 
@@ -66,13 +67,18 @@ def due_date(received: datetime, deadline_working_days: int) -> str:
     return format_dvc(add_working_days(received, deadline_working_days))
 
 
-def effective_due(state: DossierState, now: datetime) -> datetime:
-    """The due date moved later by every working day the clock was paused, including a
-    pause still running at `now`."""
+def paused_working_days(state: DossierState, now: datetime) -> int:
+    """Working days the dossier's clock has stood still, including a pause running at `now`."""
     lost = state.paused_days
     if state.paused_since is not None:
         lost += working_days_between(parse_dvc(state.paused_since), now)
-    return shift_working_days(parse_dvc(state.due_at), lost)
+    return lost
+
+
+def effective_due(state: DossierState, now: datetime) -> datetime:
+    """The due date moved later by every working day the clock was paused, including a
+    pause still running at `now`."""
+    return shift_working_days(parse_dvc(state.due_at), paused_working_days(state, now))
 
 
 def is_overdue(state: DossierState, now: datetime) -> bool:

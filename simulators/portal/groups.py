@@ -8,30 +8,36 @@ routes are data in specs/procedures.yaml (`groups`).
 
 Each member is an ordinary dossier with its own agency, code and status, delivered
 through the outbox. A step is released, inside the transaction of the sync that finishes
-the previous one, once all of that step's members are finished (9 or 10). The group's
-status is derived from its members' at read time, never stored.
-
-Sandbox simplification ([ours]): the portal does not call the population database's
-`POST /v1/births` itself. In the real flow the civil-status software registers the birth
-and obtains the child's PIN; here that is the civil-status agency's part, and the portal
-only orders the steps.
+the previous one, once all of that step's members are finished (9 or 10). In the same
+transaction, the birth registration's finishing queues the child's PIN request to the
+population database (births.py). The group's status, its deadline and the members'
+supplement windows are derived at read time (group_deadlines.py), never stored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulators.common.clock import format_dvc, now_vn
+from simulators.common.clock import format_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.problems import FieldError, ProblemError
 from simulators.common.validation import SchemaValidator
+from simulators.portal.births import Births, check_child
 from simulators.portal.citizen import CitizenApi, idempotency_key
 from simulators.portal.dossiers import DossierState
+from simulators.portal.group_deadlines import (
+    group_due,
+    group_effective_due,
+    group_overdue,
+    supplement_deadline,
+    supplement_lapsed,
+)
 from simulators.portal.procedures import GroupMember, ProcedureGroup
 from simulators.portal.sync import SyncRules
 
@@ -98,10 +104,11 @@ def derive_group_status(statuses: list[int | None], finished: frozenset[int]) ->
 
 
 class GroupApi:
-    def __init__(self, rules: SyncRules, citizen: CitizenApi) -> None:
+    def __init__(self, rules: SyncRules, citizen: CitizenApi, births: Births) -> None:
         self.rules = rules
         self.store = rules.store
         self.citizen = citizen
+        self.births = births
         self._declaration = SchemaValidator("portal.yaml", "CitizenGroupDeclaration")
         rules.observers.append(self.on_status)
 
@@ -109,6 +116,7 @@ class GroupApi:
         key = idempotency_key(request)
         body = await read_json_object(request)
         self._declaration.check(body)
+        check_child(body, self.rules.clock.now().date())
         group = self.rules.catalogue.groups[body["NhomLienThong"]]
         members = plan_members(group, body)
         agencies = {m.authority: self._agency(body, m.authority) for m in members}
@@ -137,8 +145,8 @@ class GroupApi:
         agencies: dict[str, str],
         key: str | None,
     ) -> str:
-        now = now_vn()
-        code = self.store.next_dossier_code(f"NHOM.{group.name.upper()}", now.strftime("%y%m%d"))
+        now = self.rules.clock.now()
+        code = self.citizen.next_code(f"NHOM.{group.name.upper()}", now, "/NhomLienThong")
         self.store.db.execute(
             "INSERT INTO dossier_groups (code, kind, declaration, received_at, idempotency_key)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -174,39 +182,44 @@ class GroupApi:
             )
 
     def on_status(self, state: DossierState) -> None:
-        """After an accepted sync: release the next step once this one has finished."""
+        """After an accepted sync of a finished member: ask for the child's PIN if this
+        member is the birth registration, and release the next step once this one is done.
+
+        A re-sync (10 after 9) repeats both harmlessly: the PIN request is keyed per group
+        and released members are never released again.
+        """
         if state.status not in self.rules.lifecycle.finished:
             return
         rows = self.store.db.execute(
-            "SELECT group_code, step FROM group_members WHERE dossier_code = ?", (state.code,)
+            "SELECT m.group_code, m.step, m.role, g.kind FROM group_members AS m"
+            " JOIN dossier_groups AS g ON g.code = m.group_code WHERE m.dossier_code = ?",
+            (state.code,),
         )
         if not rows:
             return
-        group_code, step = rows[0]["group_code"], int(rows[0]["step"])
+        row = rows[0]
+        group_code, step = row["group_code"], int(row["step"])
+        if row["role"] == self.rules.catalogue.groups[row["kind"]].child_pin_after:
+            self.births.request(group_code, self._declaration_of(group_code))
         if all(s in self.rules.lifecycle.finished for s in self._statuses(group_code, step)):
             self._release(group_code, step + 1, self._declaration_of(group_code))
 
-    def _statuses(self, group_code: str, step: int | None = None) -> list[int | None]:
-        return [m["TrangThaiHoSo"] for m in self._members(group_code) if step in (None, m["Buoc"])]
+    def _statuses(self, group_code: str, step: int) -> list[int | None]:
+        return [
+            None if state is None else state.status
+            for row, state in self._members(group_code)
+            if int(row["step"]) == step
+        ]
 
-    def _members(self, group_code: str) -> list[dict[str, Any]]:
+    def _members(self, group_code: str) -> list[tuple[dict[str, Any], DossierState | None]]:
+        """Each member's row with its dossier's state (None until its step is released)."""
         rows = self.store.db.execute(
             "SELECT * FROM group_members WHERE group_code = ? ORDER BY step, role", (group_code,)
         )
-        members = []
-        for row in rows:
-            state = self.store.dossier(row["dossier_code"]) if row["dossier_code"] else None
-            members.append(
-                {
-                    "VaiTro": row["role"],
-                    "MaTTHC": row["procedure"],
-                    "DonViXuLy": row["agency_id"],
-                    "Buoc": int(row["step"]),
-                    "MaHoSo": row["dossier_code"],
-                    "TrangThaiHoSo": None if state is None else state.status,
-                }
-            )
-        return members
+        return [
+            (row, self.store.dossier(row["dossier_code"]) if row["dossier_code"] else None)
+            for row in rows
+        ]
 
     def _declaration_of(self, group_code: str) -> dict[str, Any]:
         (row,) = self.store.db.execute(
@@ -225,20 +238,60 @@ class GroupApi:
         return json_response(self._view(request.path_params["code"]))
 
     def _view(self, code: str) -> dict[str, Any]:
-        rows = self.store.db.execute(
-            "SELECT kind, received_at FROM dossier_groups WHERE code = ?", (code,)
-        )
+        rows = self.store.db.execute("SELECT * FROM dossier_groups WHERE code = ?", (code,))
         if not rows:
             raise ProblemError(404, "Not found", f"No group {code[:60]}.")
+        group, now = rows[0], self.rules.clock.now()
+        kind = self.rules.catalogue.groups[group["kind"]]
         members = self._members(code)
-        statuses = [m["TrangThaiHoSo"] for m in members]
-        return {
+        states = [state for _, state in members if state is not None]
+        status = derive_group_status(
+            [None if s is None else s.status for _, s in members], self.rules.lifecycle.finished
+        )
+        due = group_due(group["received_at"], kind.deadline_working_days)
+        view = {
             "MaNhom": code,
-            "NhomLienThong": rows[0]["kind"],
-            "NgayTiepNhan": rows[0]["received_at"],
-            "TrangThaiNhom": derive_group_status(statuses, self.rules.lifecycle.finished),
-            "HoSoThanhPhan": members,
+            "NhomLienThong": group["kind"],
+            "NgayTiepNhan": group["received_at"],
+            "NgayHenTra": due,
+            "NgayHenTraHieuLuc": format_dvc(group_effective_due(due, states, now)),
+            "QuaHan": group_overdue(due, states, status, now),
+            "TrangThaiNhom": status,
+            "HoSoThanhPhan": [_member_view(r, s, kind, now) for r, s in members],
         }
+        if kind.child_pin_after is not None:
+            view["DinhDanhTre"] = self._child_pin(group, kind, members)
+        return view
+
+    def _child_pin(
+        self,
+        group: dict[str, Any],
+        kind: ProcedureGroup,
+        members: list[tuple[dict[str, Any], DossierState | None]],
+    ) -> dict[str, Any]:
+        registration = next(
+            (s.status if s else None for r, s in members if r["role"] == kind.child_pin_after),
+            None,
+        )
+        return self.births.view(group, registration, self.rules.lifecycle.finished)
+
+
+def _member_view(
+    row: dict[str, Any], state: DossierState | None, kind: ProcedureGroup, now: datetime
+) -> dict[str, Any]:
+    window = kind.supplement_working_days
+    deadline = None if state is None else supplement_deadline(state, window)
+    return {
+        "VaiTro": row["role"],
+        "MaTTHC": row["procedure"],
+        "DonViXuLy": row["agency_id"],
+        "Buoc": int(row["step"]),
+        "MaHoSo": row["dossier_code"],
+        "TrangThaiHoSo": None if state is None else state.status,
+        # Only while the agency awaits a supplement (5): the end of the citizen's window.
+        "HanBoSung": None if deadline is None else format_dvc(deadline),
+        "HetHanBoSung": state is not None and supplement_lapsed(state, window, now),
+    }
 
 
 def _invalid(field: str, message: str, fix: str) -> ProblemError:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from simulators.common.clock import now_vn, parse_dvc
+from simulators.common.clock import parse_dvc
 from simulators.common.http import json_response
 from simulators.common.problems import FieldError, ProblemError, problem_response
 from simulators.common.validation import SchemaValidator
@@ -185,7 +185,7 @@ class LegacyServices:
                 f"No dossier {str(code)[:60]!r} for agency {caller.agency_id}.",
                 (FieldError("MaHoSo", "unknown dossier", "send the MaHoSo your system synced"),),
             )
-        now = now_vn()
+        now = self.rules.clock.now()
         steps = self.store.db.execute(
             "SELECT payload FROM progress WHERE dossier_code = ? ORDER BY at, id", (state.code,)
         )

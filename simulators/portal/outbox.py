@@ -6,6 +6,11 @@ messages at least once, with exponential backoff and jitter; the agency suppress
 duplicates by `Idempotency-Key` (and by MaHoSo, specs/agency.yaml). Messages the agency
 refuses for good, or that exhaust their attempts, move to a dead-letter list an operator
 can read and requeue — never silently dropped.
+
+Most messages go to an agency's inbound API. A message whose `agency_id` is
+`POPULATION_TARGET` goes to the population database instead (the birth group's PIN,
+births.py), and its answer is handed to the `PopulationLink`'s handler in the transaction
+that marks it delivered.
 """
 
 from __future__ import annotations
@@ -25,9 +30,17 @@ import orjson
 from simulators.common.clock import format_dvc, now_vn
 from simulators.common.db import Database
 from simulators.common.oauth_client import TokenClient, TokenRequestError
-from simulators.identity.resources import AGENCY_RESOURCE_PREFIX
+from simulators.identity.resources import AGENCY_RESOURCE_PREFIX, POPULATION
 
-__all__ = ["DeliveryPolicy", "Outbox", "OutboxWorker"]
+__all__ = [
+    "POPULATION_TARGET",
+    "DeliveryPolicy",
+    "Outbox",
+    "OutboxWorker",
+    "PopulationLink",
+    "agency_tokens",
+    "population_tokens",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +120,11 @@ class Outbox:
             (state, time.time() + (retry_in or 0.0), error[:500], message["id"]),
         )
 
+    def message(self, key: str) -> dict[str, Any] | None:
+        """The message queued under `key`, in the OutboxMessage shape; None if none was."""
+        rows = self.db.execute("SELECT * FROM outbox WHERE idempotency_key = ?", (key,))
+        return _public(rows[0]) if rows else None
+
     def requeue(self, message_id: int) -> bool:
         """Give a dead letter a fresh set of attempts; False when there is no such letter."""
         count = self.db.execute_rowcount(
@@ -150,8 +168,24 @@ _AGENCY_PATHS = {
     "withdrawal": "/dossiers/{code}/withdrawal",
 }
 
+# Messages for the population database carry this instead of an agency id.
+POPULATION_TARGET = "population"
+# kind → (path, scope) at the population database (specs/population.yaml).
+_POPULATION_OPERATIONS = {"birth": ("/v1/births", "justice.civil-status")}
+
 RouteLookup = Callable[[str], str | None]
 TokenSource = Callable[[str], Awaitable[str]]
+# (message, the population database's JSON answer); raise ValueError to dead-letter it.
+AnswerHandler = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationLink:
+    """Where the portal reaches the population database, as whom, and who reads answers."""
+
+    base_url: str
+    tokens: TokenSource  # scope → bearer token
+    on_answer: AnswerHandler
 
 
 class OutboxWorker:
@@ -164,12 +198,15 @@ class OutboxWorker:
         http: httpx.AsyncClient,
         tokens: TokenSource,
         policy: DeliveryPolicy = DeliveryPolicy(),
+        *,
+        population: PopulationLink | None = None,
     ) -> None:
         self.outbox = outbox
         self.routes = routes
         self.http = http
         self.tokens = tokens
         self.policy = policy
+        self.population = population
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -195,7 +232,7 @@ class OutboxWorker:
             self._retry_or_bury(message, f"{type(exc).__name__}: {exc}")
             return
         if response.status_code < 300:
-            self.outbox.delivered(message["id"])
+            self._accepted(message, response)
         elif response.status_code in _RETRYABLE:
             self._retry_or_bury(message, f"HTTP {response.status_code}: {response.text[:200]}")
         else:
@@ -204,14 +241,25 @@ class OutboxWorker:
                 message, f"HTTP {response.status_code}: {response.text[:300]}", retry_in=None
             )
 
+    def _accepted(self, message: dict[str, Any], response: httpx.Response) -> None:
+        if message["agency_id"] != POPULATION_TARGET or self.population is None:
+            self.outbox.delivered(message["id"])
+            return
+        try:
+            answer = response.json()
+            with self.outbox.db.transaction():
+                self.population.on_answer(message, answer if isinstance(answer, dict) else {})
+                self.outbox.delivered(message["id"])
+        except ValueError as exc:
+            # Never retried: the population database acted, and a second POST /v1/births
+            # would register the child twice. The dead letter shows what came back.
+            log.warning("unusable answer to %s: %s", message["idempotency_key"], exc)
+            self.outbox.failed(message, f"answer unusable: {exc}", retry_in=None)
+
     async def _send(self, message: dict[str, Any]) -> httpx.Response:
-        base_url = self.routes(message["agency_id"])
-        if base_url is None:
-            raise _NoRoute(f"no endpoint registered for agency {message['agency_id']}")
-        token = await self.tokens(message["agency_id"])
-        path = _AGENCY_PATHS[message["kind"]].format(code=message["dossier_code"])
+        url, token = await self._target(message)
         return await self.http.post(
-            f"{base_url.rstrip('/')}{path}",
+            url,
             content=message["body"],
             headers={
                 "Authorization": f"Bearer {token}",
@@ -220,6 +268,24 @@ class OutboxWorker:
             },
             timeout=self.policy.timeout_s,
         )
+
+    async def _target(self, message: dict[str, Any]) -> tuple[str, str]:
+        """The URL to post the message to, and the bearer token to post it with."""
+        if message["agency_id"] == POPULATION_TARGET:
+            return await self._population_target(message)
+        base_url = self.routes(message["agency_id"])
+        if base_url is None:
+            raise _NoRoute(f"no endpoint registered for agency {message['agency_id']}")
+        token = await self.tokens(message["agency_id"])
+        path = _AGENCY_PATHS[message["kind"]].format(code=message["dossier_code"])
+        return f"{base_url.rstrip('/')}{path}", token
+
+    async def _population_target(self, message: dict[str, Any]) -> tuple[str, str]:
+        if self.population is None:
+            raise _NoRoute("this portal has no population database configured")
+        path, scope = _POPULATION_OPERATIONS[message["kind"]]
+        token = await self.population.tokens(scope)
+        return f"{self.population.base_url.rstrip('/')}{path}", token
 
     def _retry_or_bury(self, message: dict[str, Any], error: str) -> None:
         attempts = int(message["attempts"]) + 1
@@ -231,7 +297,7 @@ class OutboxWorker:
 
 
 class _NoRoute(Exception):
-    """The agency has no registered endpoint yet; retried, it may be registered later."""
+    """No endpoint for the message's target yet; retried, it may be registered later."""
 
 
 def agency_tokens(client: TokenClient) -> TokenSource:
@@ -239,5 +305,14 @@ def agency_tokens(client: TokenClient) -> TokenSource:
 
     async def token(agency_id: str) -> str:
         return await client.token(AGENCY_RESOURCE_PREFIX + agency_id, "dossier.submit")
+
+    return token
+
+
+def population_tokens(client: TokenClient) -> TokenSource:
+    """Tokens for the population database, as the portal's civil-status client."""
+
+    async def token(scope: str) -> str:
+        return await client.token(POPULATION, scope)
 
     return token

@@ -92,6 +92,12 @@ class ProcedureGroup:
     supplement_working_days: int
     steps: tuple[GroupStep, ...]
     benefit_routes: dict[str, str]
+    # The role whose finishing makes the portal ask for the child's PIN (births.py).
+    child_pin_after: str | None = None
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(m.role for step in self.steps for m in step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,7 @@ def _group(name: str, entry: dict[str, Any]) -> ProcedureGroup:
         supplement_working_days=int(entry["supplement_working_days"]),
         steps=steps,
         benefit_routes={str(k): str(v) for k, v in entry.get("benefit_routes", {}).items()},
+        child_pin_after=entry.get("child_pin_after"),
     )
 
 
@@ -161,3 +168,9 @@ def _check_references(catalogue: Catalogue) -> None:
     unknown = sorted(referenced - set(catalogue.procedures))
     if unknown:
         raise ValueError(f"{PROCEDURES_FILE} references undefined procedures {unknown}")
+    for group in catalogue.groups.values():
+        if group.child_pin_after not in (None, *group.roles):
+            raise ValueError(
+                f"{PROCEDURES_FILE}: group {group.name} has child_pin_after "
+                f"{group.child_pin_after!r}, not one of its roles {sorted(group.roles)}"
+            )

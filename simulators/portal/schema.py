@@ -100,6 +100,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     answered_at TEXT,
     answer TEXT
 );
+CREATE INDEX IF NOT EXISTS feedback_dossier ON feedback (dossier_code);
+CREATE INDEX IF NOT EXISTS feedback_agency ON feedback (agency_id, id);
 CREATE TABLE IF NOT EXISTS ratings (
     dossier_code TEXT PRIMARY KEY,
     agency_id TEXT NOT NULL,
@@ -111,7 +113,9 @@ CREATE TABLE IF NOT EXISTS dossier_groups (
     kind TEXT NOT NULL,
     declaration TEXT NOT NULL,
     received_at TEXT NOT NULL,
-    idempotency_key TEXT UNIQUE
+    idempotency_key TEXT UNIQUE,
+    child_pin TEXT,
+    child_pin_at TEXT
 );
 CREATE TABLE IF NOT EXISTS group_members (
     group_code TEXT NOT NULL,

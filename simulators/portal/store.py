@@ -41,6 +41,10 @@ class PortalStore:
         columns = self._columns("syncs")
         if "channel" not in columns:
             self.db.execute("ALTER TABLE syncs ADD COLUMN channel TEXT NOT NULL DEFAULT 'rest'")
+        # Groups declared before the portal assigned the child's PIN have no PIN columns.
+        missing = {"child_pin", "child_pin_at"} - self._columns("dossier_groups")
+        for column in sorted(missing):
+            self.db.execute(f"ALTER TABLE dossier_groups ADD COLUMN {column} TEXT")
 
     def _columns(self, table: str) -> set[str]:
         if self.db.dialect == "sqlite":

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simulators.common.clock import now_vn, parse_dvc
+from simulators.common.clock import parse_dvc
 from simulators.common.problems import FieldError, ProblemError
 from simulators.common.validation import SchemaValidator
+from simulators.portal.clock import Clock, RealClock
 from simulators.portal.dossiers import DossierState, due_date, facts_from_sync, with_status
 from simulators.portal.lifecycle import Lifecycle, load_lifecycle
 from simulators.portal.procedures import PROCEDURES_FILE, Catalogue, load_catalogue
@@ -38,8 +39,12 @@ class Caller:
 class SyncRules:
     """Validates and applies syncs against one store."""
 
-    def __init__(self, store: PortalStore, schema_file: str = "portal.yaml") -> None:
+    def __init__(
+        self, store: PortalStore, schema_file: str = "portal.yaml", *, clock: Clock | None = None
+    ) -> None:
         self.store = store
+        # Every deadline the portal derives reads this clock (tests move it).
+        self.clock: Clock = clock or RealClock()
         self.lifecycle: Lifecycle = load_lifecycle()
         self.catalogue: Catalogue = load_catalogue()
         self._validator = SchemaValidator(schema_file, "StatusSync")
@@ -154,7 +159,7 @@ class SyncRules:
     def _next_state(
         self, state: DossierState | None, payload: dict[str, Any], status: int
     ) -> DossierState:
-        at = _event_time(payload)
+        at = _event_time(payload) or self.clock.now()
         if state is None:
             state = self._first_seen(payload)
         return facts_from_sync(with_status(state, status, at, self.lifecycle), payload)
@@ -172,13 +177,13 @@ class SyncRules:
         )
 
 
-def _event_time(payload: dict[str, Any]) -> datetime:
+def _event_time(payload: dict[str, Any]) -> datetime | None:
     # When the agency says when it changed the status, the clock follows its word;
-    # otherwise the moment the portal heard of it.
+    # otherwise (None) the moment the portal heard of it.
     for name in ("NgayCapNhat", "NgayKetThucXuLy"):
         if name in payload:
             return parse_dvc(payload[name])
-    return now_vn()
+    return None
 
 
 def _duplicate(message: str, fix: str) -> ProblemError:

@@ -8,7 +8,6 @@ from jinja2 import Environment, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from simulators.common.clock import now_vn
 from simulators.common.http import json_response
 from simulators.common.problems import FieldError, ProblemError
 from simulators.portal.index766 import Feedback, agency_index
@@ -74,7 +73,7 @@ class Views:
 
     def indexes(self, agency_id: str | None) -> list[dict[str, Any]]:
         agencies = [agency_id] if agency_id is not None else self.store.agencies()
-        now = now_vn()
+        now = self.rules.clock.now()
         return [
             agency_index(
                 agency,
@@ -105,6 +104,7 @@ class Views:
     async def dashboard(self, request: Request) -> Response:
         agency_id = text_param(request.query_params, "agency_id")
         html = self._dashboard.render(
-            agencies=self.indexes(agency_id), computed_at=now_vn().isoformat(timespec="seconds")
+            agencies=self.indexes(agency_id),
+            computed_at=self.rules.clock.now().isoformat(timespec="seconds"),
         )
         return HTMLResponse(html)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,12 +17,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from simulators.common.clock import VN_TZ
+from simulators.population.clock import SimClock
 from simulators.portal import PortalStore
 from simulators.portal.outbox import DeliveryPolicy, Outbox, OutboxWorker
 
 AGENCY = "000.00.01.H29"
 ADMIN = {"Authorization": "Bearer admin"}
 FAST = DeliveryPolicy(max_attempts=3, base_delay_s=0.0, max_delay_s=0.0)
+PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
@@ -162,3 +166,18 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.5 <= policy.delay(1) <= 1.0
     assert 2.0 <= policy.delay(3) <= 4.0
     assert 4.0 <= policy.delay(10) <= 8.0
+
+
+def test_a_day_without_dossier_codes_left_is_a_503_that_says_when(
+    client: TestClient, portal_store: PortalStore, portal_clock: SimClock
+) -> None:
+    """`<agency id>-<yyMMdd>-<NNNN>` holds 9,999 dossiers per agency and day."""
+    portal_clock.set(datetime(2025, 3, 3, 23, 0, tzinfo=VN_TZ))
+    portal_store.db.execute(
+        "INSERT INTO code_counters (agency_id, day, last) VALUES (?, ?, 9999)", (AGENCY, "250303")
+    )
+    response = client.post("/v1/citizen/dossiers", json=submission())
+    assert response.status_code == 503 and response.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in response.json()["errors"]] == ["/DonViXuLy"]
+    assert 3500 <= int(response.headers["retry-after"]) <= 3600
+    assert Outbox(portal_store.db).counts()["pending"] == 0
