@@ -1,9 +1,11 @@
 """How long one certification of the reference agency takes, end to end, in-process.
 
 Prints the median and spread over several runs (the machines are noisy), with the share
-spent in contract fuzzing, token checks and the dossier journey.
+spent in contract fuzzing, token checks and the dossier journey. `--profile strict`
+serves the reference agency over mutual TLS with certificate-bound tokens and RFC 9421
+signatures, and adds the strict checks.
 
-    python benchmarks/certify_reference.py [--runs 5] [--examples 20]
+    python benchmarks/certify_reference.py [--runs 5] [--examples 20] [--profile strict]
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from harness.cli.certify import tls_credentials
 from harness.context import RunSettings, SandboxEndpoints
 from harness.records import Target
 from harness.runner import certify
+from simulators.agencies.catalogue import REFERENCE, STRICT_REFERENCE
 from simulators.identity.credentials import issue_credentials
 from simulators.sandbox import Sandbox
 
@@ -36,6 +40,17 @@ _GROUPS = {
     "idempotency": ("resubmission_is_idempotent",),
     "disclosure": ("errors_disclose_nothing",),
     "resilience": ("transient_outage_survived",),
+    "lifecycle": ("lifecycle_respected",),
+    "rate limit": ("rate_limit_enforced",),
+    "strict": (
+        "legacy_tls_refused",
+        "client_certificate_required",
+        "token_binding_enforced",
+        "signatures_required",
+        "tampered_body_refused",
+        "stale_signature_refused",
+        "replayed_request_refused",
+    ),
 }
 
 
@@ -47,13 +62,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--examples", type=int, default=20)
+    parser.add_argument("--profile", choices=("baseline", "strict"), default="baseline")
     args = parser.parse_args()
+    strict = args.profile == "strict"
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "state") as sandbox:
         info = sandbox.info
         endpoints = SandboxEndpoints(
             info.identity_url, info.population_url, info.portal_url, info.admin_token
         )
-        agency = sandbox.start_agency(issue_credentials(sandbox.state_dir, "000.00.01.H29"))
+        agency = sandbox.start_agency(
+            issue_credentials(sandbox.state_dir, "000.00.01.H29"),
+            behaviour=STRICT_REFERENCE if strict else REFERENCE,
+        )
         totals: list[float] = []
         parts: dict[str, list[float]] = defaultdict(list)
         for run in range(args.runs):
@@ -63,6 +83,8 @@ def main() -> None:
                 out_dir=Path(tmp) / f"run{run}",
                 examples=args.examples,
                 seed=run,
+                profile=args.profile,
+                tls=tls_credentials(sandbox.state_dir) if strict else None,
             )
             started = time.perf_counter()
             result = certify(settings)
@@ -73,7 +95,10 @@ def main() -> None:
                 spent[_group(check.check)] += check.duration_s
             for group, seconds in spent.items():
                 parts[group].append(seconds)
-    print(f"certify reference agency, {args.examples} examples/operation/mode, {args.runs} runs")
+    print(
+        f"certify reference agency, profile {args.profile}, "
+        f"{args.examples} examples/operation/mode, {args.runs} runs"
+    )
     print(
         f"  total   median {statistics.median(totals):6.2f} s   "
         f"min {min(totals):6.2f} s   max {max(totals):6.2f} s"

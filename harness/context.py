@@ -10,7 +10,11 @@ from typing import Any, TypeVar
 from harness.records import Target
 from harness.transport import Reply, Transport
 
-__all__ = ["CheckContext", "RunSettings", "SandboxEndpoints"]
+__all__ = ["PROFILES", "CheckContext", "RunSettings", "SandboxEndpoints", "TlsCredentials"]
+
+# Security profiles (DOMAIN.md §8): strict adds mutual TLS, certificate-bound tokens and
+# RFC 9421 message signatures to what baseline checks.
+PROFILES = ("baseline", "strict")
 
 T = TypeVar("T")
 
@@ -26,6 +30,17 @@ class SandboxEndpoints:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsCredentials:
+    """What the strict profile connects with: the CA that issued the target's server
+    certificate, and the harness's client certificate and key (PEM files). The client
+    key also signs requests (RFC 9421, keyid = the certificate's x5t#S256)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
 class RunSettings:
     target: Target
     sandbox: SandboxEndpoints
@@ -38,6 +53,11 @@ class RunSettings:
     # Wall-clock budget of the whole run: past it nothing more is sent and the checks
     # still pending end as errors, so a hostile target cannot hold the run hostage.
     time_budget_s: float = 900.0
+    tls: TlsCredentials | None = None  # required by the strict profile
+
+    @property
+    def strict(self) -> bool:
+        return self.profile == "strict"
 
     @property
     def agency_audience(self) -> str:

@@ -23,6 +23,9 @@ class Requirement:
     source: str
     text: dict[str, str]  # language code → text ("en", "vi")
     remediation: dict[str, str]
+    # The security profiles that judge it (DOMAIN.md §8): strict-only ones are left out
+    # of baseline runs.
+    profiles: tuple[str, ...] = ("baseline", "strict")
 
     @property
     def key(self) -> str:

@@ -16,6 +16,8 @@ __all__ = ["RequirementCatalogue", "load_requirements"]
 
 _REQUIRED_KEYS = ("id", "version", "severity", "category", "source", "text", "remediation")
 _SEVERITIES = ("mandatory", "recommended")
+# Security profiles (DOMAIN.md §8); a requirement without `profiles` belongs to both.
+_PROFILES = ("baseline", "strict")
 
 
 class RequirementCatalogue:
@@ -38,6 +40,13 @@ class RequirementCatalogue:
     def keys(self) -> list[str]:
         return [r.key for r in self.requirements]
 
+    def for_profile(self, profile: str) -> RequirementCatalogue:
+        """The requirements a run in `profile` judges (baseline leaves out strict-only ones)."""
+        if profile not in _PROFILES:
+            raise ConfigError(f"profile {profile!r} is not one of {', '.join(_PROFILES)}")
+        mine = tuple(r for r in self.requirements if profile in r.profiles)
+        return RequirementCatalogue(self.suite_version, mine)
+
 
 def _requirement(entry: Any, index: int) -> Requirement:
     if not isinstance(entry, dict) or any(k not in entry for k in _REQUIRED_KEYS):
@@ -45,6 +54,12 @@ def _requirement(entry: Any, index: int) -> Requirement:
     if entry["severity"] not in _SEVERITIES:
         raise ConfigError(
             f"requirement {entry['id']}: severity {entry['severity']!r} is not one of {_SEVERITIES}"
+        )
+    profiles = tuple(entry.get("profiles", _PROFILES))
+    if not profiles or set(profiles) - set(_PROFILES):
+        raise ConfigError(
+            f"requirement {entry['id']}: profiles {list(profiles)} must be a non-empty "
+            f"subset of {list(_PROFILES)}, e.g. profiles: [strict]"
         )
     return Requirement(
         id=str(entry["id"]),
@@ -54,6 +69,7 @@ def _requirement(entry: Any, index: int) -> Requirement:
         source=str(entry["source"]),
         text={k: str(v) for k, v in entry["text"].items()},
         remediation={k: str(v) for k, v in entry["remediation"].items()},
+        profiles=profiles,
     )
 
 

@@ -7,6 +7,7 @@ report writers: reports are built afterwards from the files it leaves.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,37 @@ def _check_registry(catalogue: RequirementCatalogue, specs: Sequence[CheckSpec])
         raise ConfigError(f"checks name requirements the catalogue lacks: {sorted(unknown)}")
 
 
+def _profile_checks(
+    catalogue: RequirementCatalogue, specs: Sequence[CheckSpec]
+) -> tuple[CheckSpec, ...]:
+    """The checks that judge at least one requirement of the run's profile."""
+    keys = set(catalogue.keys())
+    return tuple(spec for spec in specs if keys & set(spec.requirements))
+
+
+def _client(settings: RunSettings) -> httpx.Client:
+    """Plain for baseline; for strict, mutual TLS and a signature on every target request."""
+    if not settings.strict:
+        return httpx.Client(follow_redirects=False)
+    if settings.tls is None:
+        raise ConfigError(
+            "the strict profile needs TLS credentials (CA file, client certificate and key); "
+            "`lienthong certify --profile strict` takes them from the sandbox PKI"
+        )
+    from harness.signing import RequestSigner, SigningAuth
+    from harness.tls import client_context
+
+    tls = settings.tls
+    try:
+        context = client_context(tls, present=(tls.cert_file, tls.key_file))
+        signer = RequestSigner.from_files(tls.cert_file, tls.key_file)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise ConfigError(f"the strict profile's TLS credentials cannot be used: {exc}") from None
+    url = httpx.URL(settings.target.base_url)
+    origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+    return httpx.Client(follow_redirects=False, verify=context, auth=SigningAuth(signer, origin))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -129,14 +161,15 @@ def certify(
     settings: RunSettings, *, client: httpx.Client | None = None, listener: Listener | None = None
 ) -> RunResult:
     """Run the whole suite against `settings.target`; results.json lands in out_dir."""
-    catalogue = load_requirements()
-    specs = registered_checks()
-    _check_registry(catalogue, specs)
+    full = load_requirements()
+    _check_registry(full, registered_checks())
+    catalogue = full.for_profile(settings.profile)
+    specs = _profile_checks(catalogue, registered_checks())
     started_at, started = _now(), time.monotonic()
     evidence = EvidenceLog(settings.out_dir)
     memos: dict[str, object] = {}
     try:
-        with client or httpx.Client(follow_redirects=False) as http:
+        with client or _client(settings) as http:
             transport = Transport(
                 http,
                 evidence,

@@ -38,9 +38,14 @@ def _now_dvc() -> str:
 
 
 def dossier_for(
-    ctx: CheckContext, citizen: dict[str, Any], *, full_name: str | None = None
+    ctx: CheckContext,
+    citizen: dict[str, Any],
+    *,
+    full_name: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A temporary-residence dossier for `citizen` (a sandbox record), optionally misnamed."""
+    """A temporary-residence dossier for `citizen` (a sandbox record), optionally misnamed;
+    `data` joins the form data (DuLieuHoSo)."""
     born = str(citizen["date_of_birth"]).replace("-", "")
     return {
         "MaHoSo": next_dossier_code(ctx),
@@ -53,7 +58,7 @@ def dossier_for(
             "NgaySinh": born,
         },
         "TrichYeuHoSo": "Đăng ký tạm trú",
-        "DuLieuHoSo": {"ThoiHanTamTru": 12},
+        "DuLieuHoSo": {"ThoiHanTamTru": 12, **(data or {})},
     }
 
 

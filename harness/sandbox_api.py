@@ -6,14 +6,19 @@ from typing import Any
 
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem
+from harness.tls import certificate_thumbprint
 
 __all__ = [
     "agency_token",
     "audit_entries",
+    "grant_consent",
     "last_audit_id",
     "mint_token",
+    "purpose_catalogue",
+    "run_thumbprint",
     "sample_citizens",
     "sync_records",
+    "withdraw_consent",
 ]
 
 _AGENCY_SCOPES = "dossier.submit dossier.read"
@@ -31,6 +36,18 @@ def _admin_get(ctx: CheckContext, url: str, params: dict[str, Any]) -> Any:
     return reply.json()
 
 
+def _admin_post(ctx: CheckContext, url: str, body: dict[str, Any]) -> Any:
+    reply = ctx.request(
+        "POST", url, json=body, headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"}
+    )
+    if reply.status not in (200, 201):
+        raise EnvironmentProblem(
+            f"the sandbox answered {reply.status} to POST {url}; "
+            "is the admin token in sandbox.json current?"
+        )
+    return reply.json()
+
+
 def mint_token(
     ctx: CheckContext,
     *,
@@ -39,16 +56,24 @@ def mint_token(
     lifetime_s: int = 3600,
     issued_offset_s: int = 0,
     issuer: str | None = None,
+    subject: str = "lienthong-portal",
+    bound_to: str | None = None,
+    unbound: bool = False,
 ) -> str:
+    """A token from the sandbox identity provider. In the strict profile it is bound to
+    the harness's client certificate (RFC 8705), or to `bound_to`, unless `unbound`."""
     body: dict[str, Any] = {
         "audience": audience,
         "scope": scope,
         "lifetime_s": lifetime_s,
         "issued_offset_s": issued_offset_s,
-        "subject": "lienthong-portal",
+        "subject": subject,
     }
     if issuer:
         body["issuer"] = issuer
+    confirmation = bound_to or (None if unbound else run_thumbprint(ctx))
+    if confirmation:
+        body["cnf_x5t_s256"] = confirmation
     reply = ctx.request(
         "POST",
         f"{ctx.sandbox.identity_url}/admin/tokens",
@@ -61,6 +86,14 @@ def mint_token(
             f"the sandbox identity provider refused to mint a token ({reply.status})"
         )
     return str(data["access_token"])
+
+
+def run_thumbprint(ctx: CheckContext) -> str | None:
+    """x5t#S256 of the client certificate this run presents (strict), else None."""
+    tls = ctx.settings.tls
+    if not ctx.settings.strict or tls is None:
+        return None
+    return ctx.memo("client-thumbprint", lambda _: certificate_thumbprint(tls.cert_file))
 
 
 def agency_token(ctx: CheckContext) -> str:
@@ -113,3 +146,48 @@ def sync_records(ctx: CheckContext, dossier_code: str) -> list[dict[str, Any]]:
         ctx, f"{ctx.sandbox.portal_url}/admin/syncs", {"dossier_code": dossier_code, "limit": 1000}
     )
     return list(data.get("records", [])) if isinstance(data, dict) else []
+
+
+def grant_consent(
+    ctx: CheckContext, pin: str, *, purpose: str, fields: list[str], valid_for_s: int = 3600
+) -> str:
+    """A VNeID consent of citizen `pin` for the target agency, as the citizen would give it
+    in the VNeID app; returns its id."""
+    body = {
+        "pin": pin,
+        "client_id": ctx.target.agency_id,
+        "purpose": purpose,
+        "fields": fields,
+        "valid_for_s": valid_for_s,
+    }
+    data = _admin_post(ctx, f"{ctx.sandbox.population_url}/admin/consents", body)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise EnvironmentProblem("the sandbox population database granted no consent id")
+    return data["id"]
+
+
+def withdraw_consent(ctx: CheckContext, consent_id: str) -> None:
+    """The citizen withdraws the consent (as in the VNeID app)."""
+    url = f"{ctx.sandbox.population_url}/admin/consents/{consent_id}/withdraw"
+    _admin_post(ctx, url, {})
+
+
+def purpose_catalogue(ctx: CheckContext) -> dict[str, frozenset[str]]:
+    """Purpose → the fields a lookup under it may release, as the database publishes it."""
+
+    def fetch(c: CheckContext) -> dict[str, frozenset[str]]:
+        token = mint_token(c, audience="urn:lienthong:population", scope="citizen.verify")
+        reply = c.request(
+            "GET",
+            f"{c.sandbox.population_url}/v1/purposes",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        data = reply.json() if reply.status == 200 else None
+        purposes = data.get("purposes") if isinstance(data, dict) else None
+        if not isinstance(purposes, dict):
+            raise EnvironmentProblem(
+                f"the sandbox population database answered {reply.status} to GET /v1/purposes"
+            )
+        return {str(k): frozenset(map(str, v)) for k, v in purposes.items()}
+
+    return ctx.memo("purpose-catalogue", fetch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import ssl
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,9 @@ from starlette.types import ASGIApp
 from simulators.agencies.app import AgencyConfig
 from simulators.agencies.app import create_app as create_agency_app
 from simulators.agencies.catalogue import REFERENCE, Behaviour
+from simulators.agencies.processing import REFERENCE_PROCEDURES
+from simulators.agencies.strict import tls_context
+from simulators.common.pki import SandboxPki
 from simulators.common.serving import ServerHandle, bind_socket, serve_in_thread
 from simulators.common.tokens import TokenVerifier
 from simulators.identity.app import create_app as create_identity_app
@@ -102,7 +106,7 @@ class Sandbox:
         try:
             self._serve("identity", self._identity_app(idp_url, admin), sockets[0])
             self._serve("population", self._population_app(idp_url, admin), sockets[1])
-            self._serve("portal", self._portal_app(idp_url, admin), sockets[2])
+            self._serve("portal", self._portal_app(idp_url, pop_url, admin), sockets[2])
         except BaseException:
             self.stop()
             for sock in sockets:
@@ -128,10 +132,20 @@ class Sandbox:
             portal_url=info.portal_url,
             db_path=self.state_dir / "agencies" / f"{name}.db",
             behaviour=behaviour,
+            procedures=REFERENCE_PROCEDURES,
+            pki_dir=self.pki.directory,
         )
-        handle = self._serve(name, create_agency_app(config), bind_socket(self.host, port))
+        # Strict agencies speak only HTTPS, with a server certificate from the sandbox CA.
+        tls = tls_context(self.pki, f"agency-{name}", behaviour) if behaviour.strict else None
+        sock = bind_socket(self.host, port)
+        handle = self._serve(name, create_agency_app(config), sock, tls=tls)
         self._route_to(credentials.agency_id, handle.url)
         return handle
+
+    @property
+    def pki(self) -> SandboxPki:
+        """The strict profile's CA and certificates, made on first use (common/pki.py)."""
+        return SandboxPki(self.state_dir / "pki")
 
     def _route_to(self, agency_id: str, base_url: str) -> None:
         """Tell the portal where this agency's inbound API is, so citizens' dossiers reach it."""
@@ -160,8 +174,10 @@ class Sandbox:
     ) -> None:
         self.stop()
 
-    def _serve(self, name: str, app: ASGIApp, sock: socket.socket) -> ServerHandle:
-        handle = serve_in_thread(name, app, sock)
+    def _serve(
+        self, name: str, app: ASGIApp, sock: socket.socket, *, tls: ssl.SSLContext | None = None
+    ) -> ServerHandle:
+        handle = serve_in_thread(name, app, sock, tls=tls)
         self.servers.append(handle)
         return handle
 
@@ -179,13 +195,16 @@ class Sandbox:
             store=store, verifier=_verifier(idp_url, POPULATION), admin_token=admin
         )
 
-    def _portal_app(self, idp_url: str, admin: str) -> ASGIApp:
-        # The portal routes citizens' dossiers to agencies as its own client, PORTAL.DVCQG.
+    def _portal_app(self, idp_url: str, pop_url: str, admin: str) -> ASGIApp:
+        # The portal routes citizens' dossiers to agencies as its own client, PORTAL.DVCQG,
+        # and registers the birth group's child at the population database as
+        # PORTAL.DVCQG.HOTICH.
         return build_portal(
             database=self.state_dir / "portal" / "portal.db",
             state_dir=self.state_dir,
             idp_url=idp_url,
             admin_token=admin,
+            population_url=pop_url,
         )
 
 

@@ -3,7 +3,23 @@ it verifies. Importing this package registers them all."""
 
 from __future__ import annotations
 
-from harness.checks import contract, disclosure, idempotency, journey, resilience, tokens
+from harness.checks import (
+    contract,
+    disclosure,
+    idempotency,
+    journey,
+    lifecycle,
+    population_use,
+    resilience,
+    signatures,
+    tls,
+    tokens,
+)
+
+# isort: split
+# Last: on an agency that limits by address rather than per client, the burst would
+# starve any check run after it (the check also waits out a Retry-After if it must).
+from harness.checks import ratelimit
 from harness.checks.registry import CheckSpec, check, registered_checks
 
 __all__ = [
@@ -13,7 +29,12 @@ __all__ = [
     "disclosure",
     "idempotency",
     "journey",
+    "lifecycle",
+    "population_use",
+    "ratelimit",
     "registered_checks",
     "resilience",
+    "signatures",
+    "tls",
     "tokens",
 ]

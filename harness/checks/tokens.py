@@ -19,7 +19,7 @@ from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure
 from harness.records import Finding
 from harness.samples import probe_dossier
-from harness.sandbox_api import mint_token
+from harness.sandbox_api import mint_token, run_thumbprint
 from harness.transport import Reply
 
 __all__ = [
@@ -111,7 +111,7 @@ def _forged_token(ctx: CheckContext) -> str:
 def _claims(ctx: CheckContext) -> dict[str, object]:
     """The claims a genuine token for the target would carry."""
     now = int(time.time())
-    return {
+    claims: dict[str, object] = {
         "iss": ctx.sandbox.identity_url,
         "sub": "lienthong-portal",
         "client_id": "lienthong-portal",
@@ -122,6 +122,10 @@ def _claims(ctx: CheckContext) -> dict[str, object]:
         "jti": uuid.uuid4().hex,
         "scope": "dossier.submit dossier.read",
     }
+    bound = run_thumbprint(ctx)
+    if bound:  # strict: bound to our certificate, so only the defect on trial is refused
+        claims["cnf"] = {"x5t#S256": bound}
+    return claims
 
 
 @check("SEC-TOKEN-NOT-YET-VALID@1")

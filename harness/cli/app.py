@@ -99,6 +99,17 @@ def certify(
     load_max_run: Annotated[
         float, typer.Option(min=5, help="Seconds the load run may take.")
     ] = 120.0,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Security profile: baseline, or strict (adds TLS ≥ 1.2, mutual TLS, "
+            "certificate-bound tokens and RFC 9421 signatures; needs an https:// target)."
+        ),
+    ] = "baseline",
+    target_ca: Annotated[
+        Path | None,
+        typer.Option(help="strict: CA of the target's server certificate [sandbox CA]."),
+    ] = None,
 ) -> None:
     """Certify an agency system; exit 0 pass, 1 fail, 3 could not judge.
 
@@ -123,6 +134,8 @@ def certify(
             load=LoadChoice(load_profile, load_scale, load_compress, load_max_run)
             if with_load
             else None,
+            profile=profile,
+            target_ca=target_ca,
         )
     )
 
@@ -229,11 +242,14 @@ def agency_run(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8710,
     fault: Annotated[str | None, typer.Option(help="Run a faulty variant instead.")] = None,
     state_dir: StateDir = Path(".lienthong"),
+    profile: Annotated[
+        str, typer.Option(help="baseline (HTTP) or strict (HTTPS, mutual TLS, signatures).")
+    ] = "baseline",
 ) -> None:
     """Serve the reference agency (or a faulty one) against a running `lienthong sandbox`."""
     from harness.cli.sandbox import run_agency
 
-    run_agency(agency_id=agency_id, port=port, fault=fault, state_dir=state_dir)
+    run_agency(agency_id=agency_id, port=port, fault=fault, state_dir=state_dir, profile=profile)
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage the certificate signing key.")

@@ -15,7 +15,7 @@ import httpx
 
 from harness.cli.app import console
 from harness.cli.output import EXIT_CODES, print_event, print_summary
-from harness.context import RunSettings, SandboxEndpoints
+from harness.context import PROFILES, RunSettings, SandboxEndpoints, TlsCredentials
 from harness.errors import ConfigError, EnvironmentProblem, TargetUnreachable
 from harness.outcomes import Outcome, roll_up
 from harness.records import RunResult, Target
@@ -29,15 +29,19 @@ from harness.reporting.certificate import (
 from harness.runner import certify
 
 _BUILD_DIGEST = re.compile(r"[a-z0-9]+:[0-9a-f]{32,128}")
+# The name of the harness's client certificate in the sandbox PKI (<state dir>/pki/clients/).
+HARNESS_CERTIFICATE = "lienthong-harness"
 
 __all__ = [
     "CertificateOptions",
     "LoadChoice",
     "certify_and_report",
     "check_agency_id",
+    "check_profile",
     "check_target_url",
     "issue_if_passed",
     "run_certify",
+    "tls_credentials",
 ]
 
 
@@ -49,6 +53,42 @@ def check_target_url(url: str) -> str:
             "http://127.0.0.1:8710 or https://agency.example.gov.vn/api"
         )
     return url.rstrip("/")
+
+
+def check_profile(profile: str, target_url: str) -> str:
+    """The profile, known and fit for the target: strict connects over TLS only."""
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"--profile {profile!r} is not a security profile; use one of {', '.join(PROFILES)} "
+            "(DOMAIN.md §8), e.g. --profile strict"
+        )
+    if profile == "strict" and urlsplit(target_url).scheme != "https":
+        raise ConfigError(
+            f"--target {target_url!r}: the strict profile connects with mutual TLS; use the "
+            "agency's https:// URL, e.g. https://127.0.0.1:8710"
+        )
+    return profile
+
+
+def tls_credentials(state_dir: Path, target_ca: Path | None = None) -> TlsCredentials:
+    """The strict profile's TLS identity: the harness's client certificate from the sandbox
+    PKI (made on first use) and the CA to verify the target with (the sandbox's unless
+    `target_ca` names the one that issued the agency's server certificate)."""
+    from simulators.common.pki import SandboxPki
+
+    if target_ca is not None and not target_ca.is_file():
+        raise ConfigError(
+            f"--target-ca {str(target_ca)!r} is not a file; give the PEM file of the CA "
+            "that issued the agency's server certificate"
+        )
+    pki = SandboxPki(state_dir / "pki")
+    try:
+        harness = pki.client(HARNESS_CERTIFICATE)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"the sandbox PKI under {pki.directory} is unusable: {exc}"
+        ) from None
+    return TlsCredentials(target_ca or pki.ca_file, harness.cert_file, harness.key_file)
 
 
 def check_agency_id(agency_id: str) -> str:
@@ -149,7 +189,10 @@ def certify_and_report(
     settings: RunSettings, *, load: LoadChoice | None = None
 ) -> tuple[RunResult, Outcome, ReportFiles]:
     """Certify, optionally load-test, write the reports; the run and the overall verdict."""
-    console.print(f"[bold]certifying[/] {settings.target.agency_id} at {settings.target.base_url}")
+    profile = " (strict profile)" if settings.strict else ""
+    console.print(
+        f"[bold]certifying[/] {settings.target.agency_id} at {settings.target.base_url}{profile}"
+    )
     run = certify(settings, listener=print_event)
     verdict = run.verdict
     if load is not None:
@@ -237,8 +280,12 @@ def run_certify(
     certificate: CertificateOptions,
     time_budget_s: float = 900.0,
     load: LoadChoice | None = None,
+    profile: str = "baseline",
+    target_ca: Path | None = None,
 ) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
+    check_profile(profile, target_url)
+    tls = tls_credentials(state_dir, target_ca) if profile == "strict" else None
     certificate.check()
     if load is not None:
         load.check()
@@ -252,6 +299,8 @@ def run_certify(
             examples=examples,
             sync_timeout_s=sync_timeout_s,
             time_budget_s=time_budget_s,
+            profile=profile,
+            tls=tls,
         )
         _, verdict, _ = certify_and_report(settings, load=load)
     issue_if_passed(verdict, out, certificate)

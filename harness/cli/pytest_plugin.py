@@ -29,6 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--lienthong-examples", type=int, default=20, help="Generated cases per operation and mode."
     )
+    group.addoption(
+        "--lienthong-profile",
+        default="baseline",
+        help="Security profile: baseline or strict (mutual TLS, bound tokens, signatures).",
+    )
 
 
 class RequirementItem(pytest.Item):
@@ -79,9 +84,14 @@ def pytest_collection_modifyitems(
 ) -> None:
     if not config.getoption("lienthong_target"):
         return
+    from harness.errors import ConfigError
     from harness.requirements import load_requirements
 
-    for requirement in load_requirements().requirements:
+    try:
+        catalogue = load_requirements().for_profile(str(config.getoption("lienthong_profile")))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--lienthong-profile: {exc}") from None
+    for requirement in catalogue.requirements:
         key = requirement.key
         items.append(RequirementItem.from_parent(session, name=key, requirement=key))
 
@@ -97,7 +107,13 @@ def _run(config: pytest.Config) -> dict[str, Any]:
 
 
 def _certify(config: pytest.Config) -> dict[str, Any]:
-    from harness.cli.certify import check_agency_id, check_target_url, sandbox_for
+    from harness.cli.certify import (
+        check_agency_id,
+        check_profile,
+        check_target_url,
+        sandbox_for,
+        tls_credentials,
+    )
     from harness.context import RunSettings
     from harness.records import Target
     from harness.reporting import write_reports
@@ -106,12 +122,16 @@ def _certify(config: pytest.Config) -> dict[str, Any]:
     target = check_target_url(str(config.getoption("lienthong_target")))
     agency = check_agency_id(str(config.getoption("lienthong_agency_id")))
     out = Path(str(config.getoption("lienthong_out")))
-    with sandbox_for(Path(str(config.getoption("lienthong_state_dir")))) as endpoints:
+    profile = check_profile(str(config.getoption("lienthong_profile")), target)
+    state_dir = Path(str(config.getoption("lienthong_state_dir")))
+    with sandbox_for(state_dir) as endpoints:
         settings = RunSettings(
             target=Target(target, agency),
             sandbox=endpoints,
             out_dir=out,
             examples=int(config.getoption("lienthong_examples")),
+            profile=profile,
+            tls=tls_credentials(state_dir) if profile == "strict" else None,
         )
         run = certify(settings)
     write_reports(out)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.app import console
 from harness.errors import ConfigError, EnvironmentProblem
+
+if TYPE_CHECKING:
+    from simulators.agencies.catalogue import Behaviour
 
 __all__ = ["run_agency", "run_sandbox"]
 
@@ -64,9 +69,27 @@ def _register_route(info: dict[str, str], agency_id: str, url: str) -> None:
         )
 
 
-def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path) -> None:
+def _behaviour(fault: str | None, profile: str) -> Behaviour:
+    """The fault's switches (a strict fault is served strict), else the profile's reference."""
+    from simulators.agencies.catalogue import REFERENCE, STRICT_REFERENCE, fault_named
+
+    if profile not in ("baseline", "strict"):
+        raise ConfigError(f"--profile {profile!r} is not a profile; use baseline or strict")
+    try:
+        chosen = fault_named(fault).behaviour if fault else None
+    except ValueError as exc:
+        raise ConfigError(f"--fault: {exc}") from None
+    if chosen is None:
+        return STRICT_REFERENCE if profile == "strict" else REFERENCE
+    return replace(chosen, strict=True) if profile == "strict" else chosen
+
+
+def run_agency(
+    *, agency_id: str, port: int, fault: str | None, state_dir: Path, profile: str = "baseline"
+) -> None:
     from simulators.agencies.app import AgencyConfig, create_app
-    from simulators.agencies.catalogue import REFERENCE, fault_named
+    from simulators.agencies.strict import tls_context
+    from simulators.common.pki import SandboxPki
     from simulators.common.serving import bind_socket, serve_in_thread
     from simulators.identity.credentials import issue_credentials, load_credentials
 
@@ -74,10 +97,8 @@ def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path)
     if not record.exists():
         raise EnvironmentProblem(f"no sandbox record at {record}; start `lienthong sandbox` first")
     info = json.loads(record.read_text(encoding="utf-8"))
-    try:
-        behaviour = fault_named(fault).behaviour if fault else REFERENCE
-    except ValueError as exc:
-        raise ConfigError(f"--fault: {exc}") from None
+    behaviour = _behaviour(fault, profile)
+    pki = SandboxPki(state_dir / "pki")
     client_file = state_dir / "credentials" / agency_id / "client.json"
     credentials = (
         load_credentials(client_file)
@@ -91,12 +112,16 @@ def run_agency(*, agency_id: str, port: int, fault: str | None, state_dir: Path)
         portal_url=info["portal_url"],
         db_path=state_dir / "agencies" / f"{agency_id}.db",
         behaviour=behaviour,
+        pki_dir=pki.directory,
     )
+    tls = tls_context(pki, f"agency-{agency_id}", behaviour) if behaviour.strict else None
     try:
-        handle = serve_in_thread("agency", create_app(config), bind_socket("127.0.0.1", port))
+        sock = bind_socket("127.0.0.1", port)
+        handle = serve_in_thread("agency", create_app(config), sock, tls=tls)
     except OSError as exc:
         raise EnvironmentProblem(f"cannot listen on port {port}: {exc}") from None
-    console.print(f"agency {agency_id} ({fault or 'reference'}) at {handle.url}")
+    strict = f", strict: client certificates from {pki.ca_file}" if behaviour.strict else ""
+    console.print(f"agency {agency_id} ({fault or 'reference'}{strict}) at {handle.url}")
     _register_route(info, agency_id, handle.url)
     try:
         _wait_forever()

@@ -36,7 +36,9 @@ from simulators.agencies.actions import (
 )
 from simulators.agencies.catalogue import REFERENCE, Behaviour
 from simulators.agencies.processing import Processor
+from simulators.agencies.ratelimit import DEFAULT_RATE_LIMIT, RateLimit, RateLimiter
 from simulators.agencies.store import Action, AgencyStore, Dossier, body_digest
+from simulators.agencies.strict import strict_middleware
 from simulators.common.clock import parse_dvc
 from simulators.common.http import json_response, read_json_object
 from simulators.common.oauth_client import TokenClient
@@ -68,6 +70,8 @@ class AgencyConfig:
     behaviour: Behaviour = REFERENCE
     procedures: tuple[str, ...] = (TEMPORARY_RESIDENCE,)
     timeout_s: float = 5.0
+    pki_dir: Path | None = None  # the sandbox PKI, for the strict profile (strict.py)
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT  # per client; None: no limit
 
     @property
     def agency_id(self) -> str:
@@ -153,9 +157,12 @@ class AgencyApi:
         )
         self.processor: Processor | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.limiter = _limiter(config)
 
     async def _authorize(self, request: Request, scope: str) -> None:
         claims = await self.verifier.verify(request.headers.get("authorization"))
+        if self.limiter is not None:  # per client, so one caller's burst costs no other
+            self.limiter.admit(str(claims.get("client_id") or claims.get("sub")))
         if self.config.behaviour.enforce_scope:
             require_scope(claims, scope)
 
@@ -212,6 +219,8 @@ class AgencyApi:
         if repeated is not None:
             return repeated
         allowed = frozenset({PAYMENT_REQUESTED})
+        if not self.config.behaviour.lock_withdrawn:
+            allowed |= {WITHDRAWN}  # the fault: the payment platform's word is taken blindly
         if dossier.status not in allowed:
             raise status_conflict(dossier.code, dossier.status, allowed, "a payment")
         self._check_amount(dossier, body["SoTien"])
@@ -328,6 +337,12 @@ class AgencyApi:
         self.store.close()
 
 
+def _limiter(config: AgencyConfig) -> RateLimiter | None:
+    if config.rate_limit is None or not config.behaviour.limit_rate:
+        return None
+    return RateLimiter(config.rate_limit, status=429 if config.behaviour.limit_with_429 else 503)
+
+
 async def _verbose_problem(request: Request, exc: Exception) -> Response:
     """The verbose-errors fault: what careless frameworks leak in debug mode."""
     assert isinstance(exc, ProblemError)
@@ -352,4 +367,9 @@ def create_app(config: AgencyConfig) -> Starlette:
     handlers = exception_handlers()
     if not config.behaviour.discreet_errors:
         handlers[ProblemError] = _verbose_problem
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
+    return Starlette(
+        routes=routes,
+        exception_handlers=handlers,
+        lifespan=api.lifespan,
+        middleware=strict_middleware(config.behaviour, config.pki_dir),
+    )

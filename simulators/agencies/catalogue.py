@@ -7,9 +7,10 @@ own test bed (as schemathesis keeps `test/apps/catalog`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-__all__ = ["FAULTS", "REFERENCE", "Behaviour", "Fault", "fault_named"]
+__all__ = ["FAULTS", "REFERENCE", "STRICT_REFERENCE", "Behaviour", "Fault", "fault_named"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +24,28 @@ class Behaviour:
     idempotent_resubmission: bool = True
     discreet_errors: bool = True
     retry_transient: bool = True
+    lock_withdrawn: bool = True  # a withdrawn dossier takes no payment
+    limit_rate: bool = True  # a per-client token bucket (ratelimit.py)
+    limit_with_429: bool = True  # a client over its rate is answered 429, not 503
+    # Reading the applicant's record (lookups.py): purpose, minimal fields, live consent.
+    declare_purpose: bool = True
+    minimal_lookup: bool = True
+    honour_withdrawn_consent: bool = True
+
+    # The strict security profile (DOMAIN.md §8; strict.py): served over TLS with client
+    # certificates, certificate-bound tokens and RFC 9421 signatures. Off: baseline.
+    strict: bool = False
+    modern_tls_only: bool = True  # TLS 1.2 and 1.3; off, 1.0 and 1.1 too
+    require_client_certificate: bool = True
+    enforce_token_binding: bool = True  # cnf x5t#S256 = the presented certificate
+    require_signatures: bool = True  # off: an unsigned request is let through
+    check_content_digest: bool = True
+    check_signature_age: bool = True
+    reject_replayed_nonces: bool = True
 
 
 REFERENCE = Behaviour()
+STRICT_REFERENCE = Behaviour(strict=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +54,57 @@ class Fault:
     description: str
     breaks: tuple[str, ...]
     behaviour: Behaviour
+    profile: str = "baseline"  # the certification profile that must catch it
+
+
+def _strict(name: str, description: str, breaks: str, **switches: Any) -> Fault:
+    return Fault(name, description, (breaks,), replace(STRICT_REFERENCE, **switches), "strict")
+
+
+_STRICT_FAULTS = (
+    _strict(
+        "accepts-tls-1.1",
+        "still completes TLS 1.0 and 1.1 handshakes",
+        "SEC-TLS-VERSION@1",
+        modern_tls_only=False,
+    ),
+    _strict(
+        "accepts-no-client-certificate",
+        "makes the client certificate optional and then takes the token as a plain bearer",
+        "SEC-MTLS@1",
+        require_client_certificate=False,
+    ),
+    _strict(
+        "ignores-token-binding",
+        "accepts tokens bound to another certificate, or to none",
+        "SEC-TOKEN-BINDING@1",
+        enforce_token_binding=False,
+    ),
+    _strict(
+        "accepts-unsigned-requests",
+        "verifies a message signature when there is one, but lets unsigned requests through",
+        "SEC-SIG-REQUIRED@1",
+        require_signatures=False,
+    ),
+    _strict(
+        "ignores-body-digest",
+        "verifies the signature over Content-Digest but never compares it with the body",
+        "SEC-SIG-TAMPER@1",
+        check_content_digest=False,
+    ),
+    _strict(
+        "accepts-stale-signatures",
+        "accepts signatures however long ago they were created",
+        "SEC-SIG-STALE@1",
+        check_signature_age=False,
+    ),
+    _strict(
+        "accepts-replayed-nonces",
+        "never remembers nonces, so a captured request can be sent again",
+        "SEC-SIG-REPLAY@1",
+        reject_replayed_nonces=False,
+    ),
+)
 
 
 def _skips(check: str) -> Behaviour:
@@ -110,11 +181,48 @@ FAULTS: dict[str, Fault] = {
             Behaviour(retry_transient=False),
         ),
         Fault(
+            "accepts-payment-after-withdrawal",
+            "takes a payment on a withdrawn dossier and moves it back to processing (7 → 4)",
+            ("AGY-LIFECYCLE@1",),
+            Behaviour(lock_withdrawn=False),
+        ),
+        Fault(
+            "never-rate-limits",
+            "serves one client however fast it sends, until the agency slows for everyone",
+            ("SEC-RATE-LIMIT@1",),
+            Behaviour(limit_rate=False),
+        ),
+        Fault(
+            "sheds-load-with-503",
+            "answers a client over its rate with 503 (a server error) instead of 429",
+            ("SEC-RATE-LIMIT@1",),
+            Behaviour(limit_with_429=False),
+        ),
+        Fault(
+            "reads-without-purpose",
+            "reads the applicant's record without declaring a purpose or legal basis",
+            ("POP-LOOKUP-PURPOSE@1",),
+            Behaviour(declare_purpose=False),
+        ),
+        Fault(
+            "over-asks-fields",
+            "asks for the applicant's parents and household beyond what its purpose allows",
+            ("POP-LOOKUP-MINIMAL@1",),
+            Behaviour(minimal_lookup=False),
+        ),
+        Fault(
+            "uses-withdrawn-consent",
+            "keeps reading under a VNeID consent after the citizen withdrew it",
+            ("POP-CONSENT-WITHDRAWN@1",),
+            Behaviour(honour_withdrawn_consent=False),
+        ),
+        Fault(
             "verbose-errors",
             "puts debug details, the server version and the caller's data in error answers",
             ("SEC-ERROR-DISCLOSURE@1",),
             Behaviour(discreet_errors=False),
         ),
+        *_STRICT_FAULTS,
     )
 }
 

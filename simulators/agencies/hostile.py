@@ -1,7 +1,8 @@
 """A hostile agency: what the harness must survive from a system under test.
 
 Each mode misbehaves at the HTTP level in one way a real system can — hang, stream
-garbage or a 100 MB body, drip a byte at a time, answer HTML with scripts — so a test can
+garbage or a 100 MB body, drip a byte at a time, answer HTML with scripts, throttle
+everything with a day-long Retry-After — so a test can
 show that a certification still ends within its time budget with error or fail outcomes
 and an escaped, readable report. (A TLS error needs no mode: point the harness at this
 plain-HTTP server with an https:// URL and the handshake fails.)
@@ -25,11 +26,18 @@ _SCRIPT_PAGE = (
 )
 
 
-async def _start(send: Send, content_type: bytes, length: int | None = None) -> None:
-    headers = [(b"content-type", content_type)]
+async def _start(
+    send: Send,
+    content_type: bytes,
+    length: int | None = None,
+    *,
+    status: int = 200,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    headers = [(b"content-type", content_type), *extra]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
 async def _hang(send: Send) -> None:
@@ -63,12 +71,28 @@ async def _html(send: Send) -> None:
     await send({"type": "http.response.body", "body": _SCRIPT_PAGE})
 
 
+_THROTTLED = b'{"type":"about:blank","title":"Too many requests","status":429}'
+
+
+async def _throttle(send: Send) -> None:
+    # A harness that honours Retry-After blindly would wait a day here.
+    await _start(
+        send,
+        b"application/problem+json",
+        len(_THROTTLED),
+        status=429,
+        extra=((b"retry-after", b"86400"),),
+    )
+    await send({"type": "http.response.body", "body": _THROTTLED})
+
+
 HOSTILE_MODES: dict[str, Callable[[Send], Awaitable[None]]] = {
     "hang": _hang,
     "garbage": _garbage,
     "huge": _huge,
     "drip": _drip,
     "html-script": _html,
+    "throttle": _throttle,
 }
 
 

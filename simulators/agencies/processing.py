@@ -28,14 +28,29 @@ from simulators.agencies.actions import (
     decide_next,
 )
 from simulators.agencies.catalogue import Behaviour
+from simulators.agencies.lookups import ApplicantReader
 from simulators.agencies.store import Action, AgencyStore, Dossier
 from simulators.common.clock import add_working_days, format_dvc, now_vn, parse_dvc
 from simulators.common.oauth_client import TokenClient, TokenRequestError
+from simulators.common.resources import load_yaml_spec
 from simulators.identity.resources import POPULATION, PORTAL
 
-__all__ = ["Processor"]
+__all__ = ["REFERENCE_PROCEDURES", "Processor"]
 
 log = logging.getLogger(__name__)
+
+
+def _group_member_procedures() -> tuple[str, ...]:
+    groups: dict[str, Any] = load_yaml_spec("procedures.yaml").get("groups", {})
+    codes = {m["procedure"] for g in groups.values() for step in g["steps"] for m in step}
+    return tuple(sorted(codes))
+
+
+# What the reference agency handles, in one place: temporary residence (the procedure
+# certification submits) and every member of the Decree 63/2024 groups, so a group
+# declared at the portal runs end to end through the sandbox (which passes this list as
+# AgencyConfig.procedures).
+REFERENCE_PROCEDURES = ("1.004194", *_group_member_procedures())
 
 _TRANSIENT = {429, 500, 502, 503, 504}
 _ATTEMPTS = 4
@@ -74,10 +89,27 @@ class Processor:
             if verdict != "match":
                 await self._advance(code, _REFUSED)
             elif await self._advance(code, _ACCEPTED):
+                await self.read_applicant(dossier)
                 await self._advance(code, self.next_status(dossier), frozenset({_ACCEPTED}))
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
             # The dossier stays at its last status; a real system would park it for retry.
             log.warning("processing of %s stopped: %s", code, exc)
+
+    async def read_applicant(self, dossier: Dossier) -> dict[str, Any] | None:
+        """The applicant's residence from the population database (lookups.py); a refused
+        or failed read is logged and never blocks the dossier."""
+        reader = ApplicantReader(self.population_url, self.behaviour, self._population_get)
+        data = dossier.body.get("DuLieuHoSo") or {}
+        try:
+            return await reader.read(dossier.body["ChuHoSo"]["SoDinhDanh"], data)
+        except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
+            log.warning("reading the applicant of %s failed: %s", dossier.code, exc)
+            return None
+
+    async def _population_get(
+        self, method: str, url: str, scope: str, params: dict[str, str] | None
+    ) -> httpx.Response:
+        return await self._call(method, url, POPULATION, scope, None, params)
 
     def fee_vnd(self, procedure_code: str) -> int:
         return sum(fee.amount_vnd for fee in self.fees.get(procedure_code, ()))
@@ -107,6 +139,8 @@ class Processor:
             async with self._lock(code):
                 await self._sync_step(code, status, frozenset({previous}))
             dossier = self.store.get(code)
+            if status == IN_PROCESS and previous == SUPPLEMENT_REQUESTED and dossier is not None:
+                await self.read_applicant(dossier)  # the residence may have changed meanwhile
             if status == IN_PROCESS and dossier is not None:
                 following = self.next_status(dossier)
                 if following != IN_PROCESS:  # e.g. the payment after a supplement
@@ -207,7 +241,13 @@ class Processor:
         return format_dvc(moment) if self.behaviour.dvc_date_format else moment.isoformat()
 
     async def _call(
-        self, method: str, url: str, resource: str, scope: str, body: dict[str, Any]
+        self,
+        method: str,
+        url: str,
+        resource: str,
+        scope: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
         delay = 0.2
         attempts = _ATTEMPTS if self.behaviour.retry_transient else 1
@@ -215,7 +255,11 @@ class Processor:
             token = await self.tokens.token(resource, scope)
             try:
                 response = await self.http.request(
-                    method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+                    method,
+                    url,
+                    json=body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}"},
                 )
             except httpx.TransportError:
                 if attempt == attempts:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -37,11 +39,28 @@ class ServerHandle:
 
 
 def serve_in_thread(
-    name: str, app: ASGIApp, sock: socket.socket, *, start_timeout_s: float = 10.0
+    name: str,
+    app: ASGIApp,
+    sock: socket.socket,
+    *,
+    start_timeout_s: float = 10.0,
+    tls: ssl.SSLContext | None = None,
 ) -> ServerHandle:
+    """Serve `app` on `sock`; with `tls`, over HTTPS with the client certificate in the
+    ASGI scope (simulators.common.tls)."""
     host, port = sock.getsockname()[:2]
+    options: dict[str, Any] = {}
+    if tls is not None:
+        from simulators.common.tls import TlsScopeProtocol
+
+        options = {"http": TlsScopeProtocol, "ssl_context_factory": lambda _c, _d: tls}
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
@@ -53,4 +72,5 @@ def serve_in_thread(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the {name} simulator did not start on {host}:{port}")
         time.sleep(0.01)
-    return ServerHandle(name, f"http://{host}:{port}", server, thread, sock)
+    scheme = "https" if tls is not None else "http"
+    return ServerHandle(name, f"{scheme}://{host}:{port}", server, thread, sock)

@@ -18,6 +18,7 @@ from simulators.common.http import json_response, read_form, read_json_object
 from simulators.common.problems import ProblemError, exception_handlers
 from simulators.common.validation import SchemaValidator
 from simulators.identity.assertions import ASSERTION_TYPE, authenticate_client, oauth_error
+from simulators.identity.binding import requested_binding
 from simulators.identity.resources import scopes_for
 from simulators.identity.store import Client, IdentityStore
 
@@ -44,6 +45,7 @@ class TokenIssuer:
         issued_offset_s: int = 0,
         lifetime_s: int | None = None,
         issuer: str | None = None,
+        confirmation: str | None = None,
     ) -> dict[str, Any]:
         issued = int(time.time()) + issued_offset_s
         lifetime = self.lifetime_s if lifetime_s is None else lifetime_s
@@ -60,6 +62,8 @@ class TokenIssuer:
         }
         if agency_id:
             claims["agency_id"] = agency_id
+        if confirmation:  # RFC 8705 §3.1: bound to the certificate with this thumbprint
+            claims["cnf"] = {"x5t#S256": confirmation}
         token = jwt.encode({"alg": "ES256", "kid": self.key.kid, "typ": "at+jwt"}, claims, self.key)
         return {
             "access_token": token,
@@ -139,7 +143,11 @@ def create_app(
         )
         scope = _granted_scope(client, resource, form.get("scope"))
         body = tokens.sign(
-            subject=client.client_id, audience=resource, scope=scope, agency_id=client.agency_id
+            subject=client.client_id,
+            audience=resource,
+            scope=scope,
+            agency_id=client.agency_id,
+            confirmation=requested_binding(form["client_assertion"]),
         )
         return json_response(body, headers=_NO_STORE)
 
@@ -155,6 +163,8 @@ def create_app(
                 "token_endpoint_auth_methods_supported": ["private_key_jwt"],
                 "token_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA"],
                 "grant_types_supported": ["client_credentials"],
+                # RFC 8705 §3.3; the binding is asked for in the assertion (binding.py).
+                "tls_client_certificate_bound_access_tokens": True,
             }
         )
 
@@ -170,6 +180,7 @@ def create_app(
             issued_offset_s=body.get("issued_offset_s", 0),
             lifetime_s=body.get("lifetime_s"),
             issuer=body.get("issuer"),
+            confirmation=body.get("cnf_x5t_s256"),
         )
         return json_response(issued, headers=_NO_STORE)
 

@@ -15,6 +15,11 @@ _SCOPES: dict[str, frozenset[str]] = {
             "citizen.read.identity",
             "citizen.read.residence",
             "citizen.read.family",
+            # Births and deaths (specs/population.yaml); the portal registers births.
+            "justice.civil-status",
+            # Residence changes and temporary absences (the police), the change feed.
+            "police.residence",
+            "citizen.changes",
         }
     ),
     PORTAL: frozenset({"portal.sync"}),
@@ -22,9 +27,14 @@ _SCOPES: dict[str, frozenset[str]] = {
 _AGENCY_SCOPES = frozenset({"dossier.submit", "dossier.read"})
 
 # What `lienthong credentials issue` registers for an agency unless told otherwise: verify
-# applicants, read their identity fields, sync status. Residence and family data need a
-# purpose the skeleton does not model yet, so they are not granted by default.
-DEFAULT_AGENCY_SCOPES = ("citizen.verify", "citizen.read.identity", "portal.sync")
+# applicants, read their identity and residence fields (each read still needs a purpose
+# and legal basis, or the citizen's consent), sync status. Family data is not granted.
+DEFAULT_AGENCY_SCOPES = (
+    "citizen.verify",
+    "citizen.read.identity",
+    "citizen.read.residence",
+    "portal.sync",
+)
 
 
 def scopes_for(resource: str) -> frozenset[str] | None:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.certify import tls_credentials
 from harness.context import RunSettings, SandboxEndpoints
 from harness.outcomes import Outcome
 from harness.records import RunResult, Target
 from harness.runner import certify
-from simulators.agencies.catalogue import FAULTS, REFERENCE, Behaviour
+from simulators.agencies.catalogue import FAULTS, REFERENCE, STRICT_REFERENCE, Behaviour
 from simulators.identity.credentials import issue_credentials
 from simulators.sandbox import Sandbox
 
@@ -25,7 +26,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield running
 
 
-def _certify(sandbox: Sandbox, tmp_path: Path, agency_id: str, behaviour: Behaviour) -> RunResult:
+def _certify(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    agency_id: str,
+    behaviour: Behaviour,
+    profile: str = "baseline",
+) -> RunResult:
     agency = sandbox.start_agency(
         issue_credentials(sandbox.state_dir, agency_id), behaviour=behaviour, name=agency_id
     )
@@ -38,6 +45,8 @@ def _certify(sandbox: Sandbox, tmp_path: Path, agency_id: str, behaviour: Behavi
         out_dir=tmp_path,
         examples=5,
         sync_timeout_s=4.0,
+        profile=profile,
+        tls=tls_credentials(sandbox.state_dir) if profile == "strict" else None,
     )
     return certify(settings)
 
@@ -53,13 +62,22 @@ def test_the_reference_agency_passes_every_requirement(sandbox: Sandbox, tmp_pat
     assert (tmp_path / "results.json").exists() and (tmp_path / "evidence.jsonl").exists()
 
 
+def test_the_strict_reference_agency_passes_every_strict_requirement(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    run = _certify(sandbox, tmp_path, "000.00.11.H29", STRICT_REFERENCE, "strict")
+    assert run.verdict is Outcome.PASS
+    assert {r.outcome for r in run.requirements} == {Outcome.PASS}
+    assert {r.requirement.id for r in run.requirements} >= {"SEC-MTLS", "SEC-SIG-REPLAY"}
+
+
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_each_fault_fails_exactly_its_intended_requirements(
     sandbox: Sandbox, tmp_path: Path, name: str
 ) -> None:
     fault = FAULTS[name]
     agency_id = f"000.00.{20 + sorted(FAULTS).index(name)}.H29"
-    run = _certify(sandbox, tmp_path, agency_id, fault.behaviour)
+    run = _certify(sandbox, tmp_path, agency_id, fault.behaviour, fault.profile)
     assert run.verdict is Outcome.FAIL
     assert _failed(run) == set(fault.breaks)
     assert not [r for r in run.requirements if r.outcome is Outcome.ERROR]

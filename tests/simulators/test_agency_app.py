@@ -19,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from simulators.agencies.catalogue import FAULTS
+from simulators.agencies.app import AgencyConfig, create_app
+from simulators.agencies.catalogue import FAULTS, REFERENCE
+from simulators.agencies.ratelimit import DEFAULT_RATE_LIMIT, RateLimit
+from simulators.common.serving import bind_socket, serve_in_thread
 from simulators.identity.credentials import ClientCredentials, issue_credentials
 from simulators.sandbox import Sandbox
 
@@ -360,7 +363,8 @@ def test_an_unknown_path_and_method_are_problems(world: World, url: str) -> None
 
 
 def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
-    assert set(FAULTS) == {
+    # The strict profile's faults are covered in test_agency_strict.py.
+    assert {name for name, fault in FAULTS.items() if fault.profile == "baseline"} == {
         "accepts-wrong-audience",
         "accepts-expired-tokens",
         "accepts-future-tokens",
@@ -373,6 +377,13 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "reprocesses-resubmissions",
         "verbose-errors",
         "gives-up-on-outage",
+        "accepts-payment-after-withdrawal",
+        "never-rate-limits",
+        "sheds-load-with-503",
+        # Reading the applicant's record: test_agency_lookups.py.
+        "reads-without-purpose",
+        "over-asks-fields",
+        "uses-withdrawn-consent",
     }
 
 
@@ -813,3 +824,87 @@ def test_a_citizen_supplements_then_withdraws_on_the_portal(world: World, url: s
     assert withdrawn.status_code == 202, withdrawn.text
     assert portal_status(world, code, 7) == 7
     assert [r["status"] for r in world.syncs(code)] == [2, 5, 4, 7]
+
+
+# -- the lifecycle and rate-limit faults ----------------------------------------------------
+
+
+def test_accepts_payment_after_withdrawal_reopens_a_withdrawn_dossier(world: World) -> None:
+    for name, expected in (("accepts-payment-after-withdrawal", 202), ("reference", 409)):
+        base = world.agencies[name]
+        code = submit_until(world, base, 4)
+        withdrawal = {"LyDo": "Không còn nhu cầu"}
+        withdrawn = world.http.post(
+            f"{base}/dossiers/{code}/withdrawal", json=withdrawal, headers=world.auth()
+        )
+        assert withdrawn.json()["TrangThaiHoSo"] == 7, withdrawn.text
+        paid = world.http.post(
+            f"{base}/dossiers/{code}/payments", json=payment(f"GD-{code}"), headers=world.auth()
+        )
+        assert paid.status_code == expected, paid.text
+        if expected == 409:
+            assert assert_problem(paid, 409, "TrangThaiHoSo")["TrangThaiHoSo"] == 7
+        else:
+            assert paid.json()["TrangThaiHoSo"] == 4  # 7 → 4, which the lifecycle forbids
+
+
+SMALL_LIMIT = RateLimit(per_s=1.0, burst=5)
+
+
+@pytest.fixture(scope="module")
+def limited(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The reference and the two rate-limit faults with a limit a test reaches at once."""
+    info, handles = world.sandbox.info, []
+    for name in ("reference", "never-rate-limits", "sheds-load-with-503"):
+        config = AgencyConfig(
+            credentials=world.credentials,
+            idp_url=info.identity_url,
+            population_url=info.population_url,
+            portal_url=info.portal_url,
+            db_path=tmp_path_factory.mktemp("limited") / f"{name}.db",
+            behaviour=REFERENCE if name == "reference" else FAULTS[name].behaviour,
+            rate_limit=SMALL_LIMIT,
+        )
+        handles.append(serve_in_thread(name, create_app(config), bind_socket()))
+    yield {h.name: h.url for h in handles}
+    for handle in handles:
+        handle.stop()
+
+
+def burst(world: World, base: str, client: str, count: int) -> list[httpx.Response]:
+    """`count` reads as fast as one client can send them."""
+    headers = world.auth(subject=client)
+    unknown = f"{base}/dossiers/{AGENCY}-991231-9990"
+    return [world.http.get(unknown, headers=headers) for _ in range(count)]
+
+
+def test_the_default_limit_sits_between_the_contracts_rates() -> None:
+    assert (DEFAULT_RATE_LIMIT.per_s, DEFAULT_RATE_LIMIT.burst) == (150.0, 300)
+    assert AgencyConfig.__dataclass_fields__["rate_limit"].default == DEFAULT_RATE_LIMIT
+
+
+def test_one_client_over_its_rate_gets_429_with_retry_after_and_no_other_does(
+    world: World, limited: dict[str, str]
+) -> None:
+    url = limited["reference"]
+    answers = burst(world, url, "burst-reference", 12)
+    statuses = [r.status_code for r in answers]
+    first = statuses.index(429)
+    assert first >= SMALL_LIMIT.burst and set(statuses[:first]) == {404}
+    problem = assert_problem(answers[first], 429)
+    assert problem["type"].endswith("/rate-limited")
+    assert int(answers[first].headers["retry-after"]) >= 1
+    # Another client — the portal, the rest of a certification — is still served.
+    assert_problem(burst(world, url, "another-client", 1)[0], 404)
+
+
+def test_never_rate_limits_serves_any_burst(world: World, limited: dict[str, str]) -> None:
+    answers = burst(world, limited["never-rate-limits"], "burst-unlimited", 12)
+    assert {r.status_code for r in answers} == {404}
+
+
+def test_sheds_load_with_503_answers_a_server_error(world: World, limited: dict[str, str]) -> None:
+    answers = burst(world, limited["sheds-load-with-503"], "burst-shedding", 12)
+    shed = [r for r in answers if r.status_code != 404]
+    assert shed and {r.status_code for r in shed} == {503}
+    assert shed[0].headers["retry-after"].isdigit()

@@ -522,3 +522,50 @@ def test_an_ed25519_client_gets_a_token(tmp_path: Path) -> None:
         )
     assert response.status_code == 200, response.text
     store.close()
+
+
+# -- certificate-bound tokens (RFC 8705, the strict profile) ---------------------------------
+
+THUMBPRINT = "A" * 42 + "Q"  # 43 base64url characters: a SHA-256 thumbprint's length
+
+
+def _claims(idp: Idp, token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, jwks_keys(idp), algorithms=["ES256"]).claims)
+
+
+def test_an_assertion_naming_a_certificate_gets_a_token_bound_to_it(idp: Idp) -> None:
+    assertion = sign_assertion(idp.credentials.private_key, cnf={"x5t#S256": THUMBPRINT})
+    response = request_token(idp, assertion)
+    assert response.status_code == 200, response.text
+    assert _claims(idp, response.json()["access_token"])["cnf"] == {"x5t#S256": THUMBPRINT}
+
+
+def test_a_token_is_unbound_unless_the_assertion_asks(idp: Idp) -> None:
+    response = request_token(idp)
+    assert "cnf" not in _claims(idp, response.json()["access_token"])
+
+
+@pytest.mark.parametrize("cnf", [{"x5t#S256": "short"}, {"jkt": THUMBPRINT}, "x5t"])
+def test_a_malformed_cnf_is_an_invalid_request_naming_the_form(idp: Idp, cnf: Any) -> None:
+    response = request_token(idp, sign_assertion(idp.credentials.private_key, cnf=cnf))
+    problem = assert_oauth_error(response, 400, "invalid_request")
+    assert "x5t#S256" in problem["detail"]
+
+
+def test_a_minted_token_can_be_bound_to_a_certificate(idp: Idp) -> None:
+    body = {"audience": "urn:lienthong:agency:X", "cnf_x5t_s256": THUMBPRINT}
+    response = idp.client.post("/admin/tokens", headers=ADMIN, json=body)
+    assert response.status_code == 200, response.text
+    assert _claims(idp, response.json()["access_token"])["cnf"] == {"x5t#S256": THUMBPRINT}
+
+
+def test_a_malformed_binding_in_a_mint_request_is_a_422(idp: Idp) -> None:
+    body = {"audience": POPULATION, "cnf_x5t_s256": "not a thumbprint"}
+    response = idp.client.post("/admin/tokens", headers=ADMIN, json=body)
+    assert response.status_code == 422, response.text
+    assert "/cnf_x5t_s256" in [error["field"] for error in response.json()["errors"]]
+
+
+def test_metadata_announces_certificate_bound_tokens(idp: Idp) -> None:
+    metadata = idp.client.get("/.well-known/oauth-authorization-server").json()
+    assert metadata["tls_client_certificate_bound_access_tokens"] is True
