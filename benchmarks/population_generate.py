@@ -4,12 +4,14 @@
 
 Prints the median of several runs per store and, as the in-run baseline, the rate of
 drawing the same rows without writing them (one process), so the ratio survives a noisy
-machine. PostgreSQL is skipped, with the reason, when nothing answers at --pg.
+machine; the load average before each line says how noisy it was. PostgreSQL is skipped,
+with the reason, when nothing answers at --pg.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -64,6 +66,10 @@ def _median_rate(run: Callable[[], None], count: int, runs: int) -> tuple[float,
     return count / statistics.median(seconds), seconds
 
 
+def _load_average() -> str:
+    return f"load average {os.getloadavg()[0]:.1f}"
+
+
 def _pg_reason(url: str) -> str | None:
     try:
         import psycopg
@@ -82,12 +88,14 @@ def main() -> None:
     parser.add_argument("--pg", default=PG_DEFAULT)
     args = parser.parse_args()
     count, runs, workers = args.count, args.runs, args.workers
+    print(f"{count:,} citizens, {runs} runs each, {os.cpu_count()} CPUs; {_load_average()}")
     base, _ = _median_rate(lambda: _draw_only(count), count, runs)
-    print(f"baseline: draw rows only, 1 process   {base:>10,.0f} citizens/s")
+    print(f"baseline: draw rows only, 1 process   {base:>10,.0f} citizens/s  ({_load_average()})")
     rate, secs = _median_rate(lambda: _sqlite(count, workers), count, runs)
     print(
         f"SQLite, {workers} workers (shards+merge)  {rate:>10,.0f} citizens/s  "
-        f"({rate / base:.2f}× baseline; runs {', '.join(f'{s:.1f}' for s in secs)} s)"
+        f"({rate / base:.2f}× baseline; runs {', '.join(f'{s:.1f}' for s in secs)} s; "
+        f"{_load_average()})"
     )
     reason = _pg_reason(args.pg)
     if reason:
@@ -97,7 +105,8 @@ def main() -> None:
     rate, secs = _median_rate(lambda: pg_run(count, workers), count, runs)
     print(
         f"PostgreSQL COPY, {workers} workers      {rate:>10,.0f} citizens/s  "
-        f"({rate / base:.2f}× baseline; runs {', '.join(f'{s:.1f}' for s in secs)} s)"
+        f"({rate / base:.2f}× baseline; runs {', '.join(f'{s:.1f}' for s in secs)} s; "
+        f"{_load_average()})"
     )
 
 

@@ -1,13 +1,16 @@
 """Deterministic synthetic citizens grouped in households, fast enough to make a country.
 
 The population is cut into chunks of CHUNK_SIZE citizens; chunk k is drawn from its own
-`Random(f"{seed}/{k}")`, so chunks can be made in parallel processes and the same seed
-always yields the same rows. PINs are unique without any shared state: within one PIN
-prefix (`PPP C YY`), chunk k's n-th citizen gets serial `scramble(n * MAX_CHUNKS + k)`,
-a bijection on 0–999,999, and the top of that range is reserved for superseded PINs and
-for PINs that are structurally valid but never issued (`unissued_pin`).
+random stream (numpy's PCG64 seeded from "{seed}/{k}", `households.Uniforms`), so chunks
+can be made in parallel processes and the same seed always yields the same rows. PINs are
+unique without any shared state: within one PIN prefix (`PPP C YY`), chunk k's n-th
+citizen gets serial `scramble(n * MAX_CHUNKS + k)`, a bijection on 0–999,999, and the top
+of that range is reserved for superseded PINs and for PINs that are structurally valid
+but never issued (`unissued_pin`).
 
-Rows are plain tuples in CITIZEN_COLUMNS order (schema.py); `households.py` assembles them.
+A chunk is drawn with array operations over all its households and people at once
+(`family.py`); rows are plain tuples in CITIZEN_COLUMNS order (schema.py), and the bulk
+loader takes the chunk as columns instead (`ChunkBuilder.columns`).
 """
 
 from __future__ import annotations

@@ -1,29 +1,43 @@
-"""Vietnamese name and address parts with realistic frequencies, all in NFC.
+"""Vietnamese names and address parts with realistic frequencies, all in NFC, as tables.
 
 Family-name shares follow commonly cited survey figures (DOMAIN.md §3 [recall]); they
 only need to look plausible to an agency's forms, not to match a census.
+
+Generation draws indices into these tables, a whole chunk at a time, rather than
+composing strings person by person: every `Family Middle Given` name is one entry of
+`FULL_NAMES` (about 16,000 strings, built once per process), so a chunk's names are one
+numpy index, and people with the same name share one str object, which the database
+drivers then encode to UTF-8 only once.
 """
 
 from __future__ import annotations
 
-import random
 import unicodedata
-from bisect import bisect
 from collections.abc import Sequence
-from itertools import accumulate
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = [
-    "Picker",
-    "family_name",
-    "full_name",
-    "given_name",
+    "FAMILY",
+    "FULL_NAMES",
+    "HAS_NFD_FORM",
+    "NFD_NAMES",
+    "RURAL_HAMLETS",
+    "URBAN_HOUSES",
+    "Weighted",
+    "given_index",
+    "hamlet_index",
+    "house_index",
     "lookalike",
-    "rural_address",
-    "urban_address",
+    "middle_index",
+    "name_index",
 ]
 
 T = TypeVar("T")
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 def _nfc(words: Sequence[str]) -> tuple[str, ...]:
@@ -170,33 +184,60 @@ _STREETS = _nfc(
 )
 
 
-class Picker(Generic[T]):
-    """Weighted choice with one `random()` and a bisect: several times faster than
-    `Random.choices`, which matters at 100,000 citizens a second."""
+class Weighted(Generic[T]):
+    """Weighted choice for a whole array of uniforms at once: `pick(u)` gives the index
+    into `values` for each u in [0, 1) (one `searchsorted`, whatever the array's size)."""
 
-    __slots__ = ("_cum", "_total", "_values")
+    __slots__ = ("_cum", "values")
 
     def __init__(self, values: Sequence[T], weights: Sequence[float]) -> None:
-        self._values = tuple(values)
-        self._cum = tuple(accumulate(weights))
-        self._total = self._cum[-1]
+        self.values = tuple(values)
+        cum = np.cumsum(np.asarray(weights, dtype=np.float64))
+        # Normalised to end at exactly 1.0, so that every u < 1 lands on a value.
+        self._cum = cum / cum[-1]
 
-    def __call__(self, rng: random.Random) -> T:
-        return self._values[bisect(self._cum, rng.random() * self._total)]
-
-
-family_name = Picker(_FAMILY, [share for _, share in _FAMILY_SHARES])
-_MIDDLE_PICKERS = {sex: Picker(values, weights) for sex, (values, weights) in _MIDDLE.items()}
+    def pick(self, u: Floats) -> Ints:
+        return np.searchsorted(self._cum, u, side="right").astype(np.int64)
 
 
-def full_name(rng: random.Random, sex: Literal["male", "female"], family: str) -> str:
-    """`Family Middle Given`, family name first, e.g. "Nguyễn Văn An"."""
-    given = _GIVEN[sex]
-    return f"{family} {_MIDDLE_PICKERS[sex](rng)} {given[int(rng.random() * len(given))]}"
+# Sex is 0 for male and 1 for female everywhere in generation: the parity of the PIN's
+# century digit (DOMAIN.md §2).
+_SEXES = ("male", "female")
+FAMILY = Weighted(_FAMILY, [share for _, share in _FAMILY_SHARES])
+_MIDDLE_PICKERS = tuple(Weighted(*_MIDDLE[sex]) for sex in _SEXES)
+_MIDDLES: Ints = np.array([len(_MIDDLE[sex][0]) for sex in _SEXES])
+_GIVENS: Ints = np.array([len(_GIVEN[sex]) for sex in _SEXES])
 
 
-def given_name(rng: random.Random, sex: Literal["male", "female"]) -> str:
-    return rng.choice(_GIVEN[sex])
+def _full_names() -> tuple[npt.NDArray[np.object_], Ints]:
+    names: list[str] = []
+    first = []
+    for sex in _SEXES:
+        first.append(len(names))
+        middles, givens = _MIDDLE[sex][0], _GIVEN[sex]
+        names += [f"{f} {m} {g}" for f in _FAMILY for m in middles for g in givens]
+    return np.array(names, dtype=object), np.array(first)
+
+
+FULL_NAMES, _FIRST = _full_names()
+# The same names decomposed (NFD), as some legacy sources stored them; equal to the NFC
+# form only for names without diacritics.
+NFD_NAMES = np.array([unicodedata.normalize("NFD", n) for n in FULL_NAMES], dtype=object)
+HAS_NFD_FORM = NFD_NAMES != FULL_NAMES
+
+
+def middle_index(sex: Ints, u: Floats) -> Ints:
+    return np.where(sex == 0, _MIDDLE_PICKERS[0].pick(u), _MIDDLE_PICKERS[1].pick(u))
+
+
+def given_index(sex: Ints, u: Floats) -> Ints:
+    """Given names are equally likely (for each sex)."""
+    return (u * _GIVENS[sex]).astype(np.int64)
+
+
+def name_index(sex: Ints, family: Ints, middle: Ints, given: Ints) -> Ints:
+    """The position of `Family Middle Given` in FULL_NAMES."""
+    return _FIRST[sex] + (family * _MIDDLES[sex] + middle) * _GIVENS[sex] + given
 
 
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
@@ -213,12 +254,19 @@ def lookalike(name: str) -> str:
     return " ".join([*rest, unicodedata.normalize("NFC", bare)])
 
 
-def urban_address(rng: random.Random, ward: str, unit: str) -> str:
-    """House, street, ward, province: the post-2025 form with no district."""
-    street = _STREETS[int(rng.random() * len(_STREETS))]
-    return f"Số {1 + int(rng.random() * 300)}, đường {street}, {ward}, {unit}"
+# The first part of an address, before ", ward, province" (the post-2025 form, with no
+# district): a house on a street in an urban ward, a hamlet in a rural commune.
+_HOUSES, _HAMLETS = 300, 12
+URBAN_HOUSES = np.array(
+    [f"Số {n}, đường {street}" for n in range(1, _HOUSES + 1) for street in _STREETS], dtype=object
+)
+RURAL_HAMLETS = np.array([f"Thôn {n}" for n in range(1, _HAMLETS + 1)], dtype=object)
 
 
-def rural_address(rng: random.Random, ward: str, unit: str) -> str:
-    """Hamlet, commune, province."""
-    return f"Thôn {1 + int(rng.random() * 12)}, {ward}, {unit}"
+def house_index(u_number: Floats, u_street: Floats) -> Ints:
+    number = (u_number * _HOUSES).astype(np.int64)
+    return number * len(_STREETS) + (u_street * len(_STREETS)).astype(np.int64)
+
+
+def hamlet_index(u: Floats) -> Ints:
+    return (u * _HAMLETS).astype(np.int64)

@@ -4,6 +4,8 @@ The 54 ethnic groups and their codes follow the General Statistics Office list (
 01, DOMAIN.md §3 [doc]); the shares are rounded 2019-census figures [recall]. The 34
 provincial units and their 3,321 wards and communes since July 2025 come from the
 `vietnam-provinces` package; PIN prefixes stay on the 63 legacy codes (DOMAIN.md §2).
+`WARDS` lays the wards out as flat arrays, so the generator draws a chunk's addresses
+with a few numpy operations.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import numpy.typing as npt
 from vietnam_provinces import Province, Ward
 
 from simulators.population.pin import PROVINCE_CODES, province_unit_2025
@@ -20,9 +24,12 @@ __all__ = [
     "ETHNIC_GROUPS",
     "ETHNIC_WEIGHTS",
     "MARITAL_STATUSES",
+    "PROCESS_ORDER",
     "RELIGIONS",
     "RELIGION_WEIGHTS",
+    "WARDS",
     "Unit",
+    "WardTable",
     "unit_for_prefix",
     "ward_name",
 ]
@@ -105,3 +112,43 @@ def _check_every_prefix_has_a_unit() -> None:
 
 PROCESS_ORDER = tuple(sorted(PROVINCE_CODES))
 _check_every_prefix_has_a_unit()
+
+
+@dataclass(frozen=True, slots=True)
+class WardTable:
+    """Every ward and commune of 2025 in one flat list, grouped by provincial unit, and for
+    each legacy prefix (in PROCESS_ORDER) where its unit's urban wards and rural communes
+    start in that list and how many there are."""
+
+    codes: npt.NDArray[np.object_]  # ward code, e.g. "00004"
+    places: npt.NDArray[np.object_]  # ", <ward name>, <unit name>": the end of an address
+    urban_start: npt.NDArray[np.int64]
+    urban_count: npt.NDArray[np.int64]
+    rural_start: npt.NDArray[np.int64]
+    rural_count: npt.NDArray[np.int64]
+    is_city: npt.NDArray[np.bool_]
+
+
+def _ward_table() -> WardTable:
+    codes: list[str] = []
+    places: list[str] = []
+    spans: dict[str, tuple[int, int, int, int]] = {}
+    for unit in _units().values():
+        start = len(codes)
+        codes += [*unit.urban, *unit.rural]
+        places += [f", {ward_name(code)}, {unit.name}" for code in (*unit.urban, *unit.rural)]
+        spans[unit.code] = (start, len(unit.urban), start + len(unit.urban), len(unit.rural))
+    units = [unit_for_prefix(p) for p in PROCESS_ORDER]
+    span = np.array([spans[u.code] for u in units], dtype=np.int64)  # one row per prefix
+    return WardTable(
+        codes=np.array(codes, dtype=object),
+        places=np.array(places, dtype=object),
+        urban_start=span[:, 0],
+        urban_count=span[:, 1],
+        rural_start=span[:, 2],
+        rural_count=span[:, 3],
+        is_city=np.array([u.is_city for u in units]),
+    )
+
+
+WARDS = _ward_table()

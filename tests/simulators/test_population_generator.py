@@ -9,10 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simulators.population.family import ChunkBuilder
 from simulators.population.generator import generate_population, iter_citizens, unissued_pin
 from simulators.population.households import PinSpace
 from simulators.population.pin import decode_pin, is_valid_pin
@@ -86,10 +88,10 @@ def test_parallel_workers_load_the_same_rows(tmp_path: Path) -> None:
     store = PopulationStore(tmp_path / "p.db")
     try:
         assert store.count() == count
-        pins = {c["pin"] for c in store.db.execute("SELECT pin FROM citizens")}
+        loaded = {tuple(c[k] for k in CITIZEN_COLUMNS) for c in store.all_citizens()}
     finally:
         store.close()
-    assert pins == {row[0] for row in iter_citizens(count, seed=4)}
+    assert loaded == set(iter_citizens(count, seed=4))
     assert not (tmp_path / ".p.db.shards").exists()
 
 
@@ -107,6 +109,58 @@ test_parallel_workers_load_the_same_rows = pytest.mark.slow(
 def test_serials_never_collide_across_chunks(n1: int, c1: int, n2: int, c2: int) -> None:
     same = (n1, c1) == (n2, c2)
     assert (PinSpace.serial("001090", n1, c1) == PinSpace.serial("001090", n2, c2)) == same
+
+
+@given(
+    st.sampled_from(["001090", "079185", "096312", "001200"]),
+    st.lists(st.integers(0, PinSpace.ISSUED_PER_CHUNK - 1), min_size=1, max_size=20),
+    st.integers(0, PinSpace.MAX_CHUNKS - 1),
+)
+def test_array_serials_are_the_serials(prefix: str, ns: list[int], chunk: int) -> None:
+    numbers = PinSpace.numbers(np.full(len(ns), int(prefix)), np.array(ns), chunk)
+    expected = [prefix + PinSpace.serial(prefix, n, chunk) for n in ns]
+    assert [f"{x:012d}" for x in numbers.tolist()] == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_chunk_size_cuts_households_cleanly(seed: int) -> None:
+    # The household that overflows a chunk is cut to fit: every relative is still in it.
+    for size in [*range(1, 40), 97, 400, 1001]:
+        rows = ChunkBuilder(seed, size % 7, AS_OF).rows(size)
+        assert len(rows) == size
+        people = [dict(zip(CITIZEN_COLUMNS, row, strict=True)) for row in rows]
+        pins = {p["pin"] for p in people}
+        assert len(pins) == size
+        for person in people:
+            for relative in ("father_pin", "mother_pin", "spouse_pin", "legal_representative_pin"):
+                assert person[relative] is None or person[relative] in pins
+        heads = Counter(p["household_id"] for p in people if p["relationship_to_head"] == "chủ hộ")
+        assert set(heads.values()) <= {1}
+        assert {p["household_id"] for p in people if p["household_id"]} == set(heads)
+
+
+def test_grandparents_who_do_not_fit_make_an_ordinary_household() -> None:
+    from simulators.population.households import PLAN_DRAWS, Uniforms, fit, household_plans
+
+    plan = household_plans(Uniforms(0, 0)(PLAN_DRAWS, 3), AS_OF.year)
+    plan.orphans[:] = [True, False, False]
+    plan.grandkids[:] = 2
+    plan.single[:] = [False, True, True]
+    plan.kids[:] = 0
+    # Four places: grandparents, their son and his wife would leave none for a grandchild,
+    # so the first household is a couple, and the two single heads after it fill the rest.
+    assert fit(plan, 4) == 3
+    assert not plan.orphans[0] and plan.members().tolist() == [2, 1, 1]
+    plan.orphans[0] = True
+    assert fit(plan, 5) == 1 and plan.grandkids[0] == 1
+
+
+def test_sqlite_null_marker_stands_for_none_only() -> None:
+    # The SQLite loader's chunks say NULL with "" (faster to bind); NULLIF turns it back.
+    plain = ChunkBuilder(8, 3, AS_OF).columns(3000)
+    marked = ChunkBuilder(8, 3, AS_OF, null="").columns(3000)
+    assert [[None if v == "" else v for v in column] for column in marked] == plain
+    assert not any(v == "" for column in plain for v in column)
 
 
 def test_unissued_pins_are_valid_and_never_generated(citizens: list[dict[str, Any]]) -> None:
