@@ -201,8 +201,16 @@ class PopulationApi:
         _, client_id = await self.client(request, "justice.civil-status")
         body = await self.body(request, "BirthRegistration")
         _check_birth(body, self.store.clock.today().isoformat())
-        row = _life_event(lambda: self.store.register_birth(client_id, body))
-        return json_response({"pin": row["pin"], "full_name": row["full_name"]}, 201)
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 200:
+            raise access.invalid(
+                "Idempotency-Key", "must be 1–200 characters", "e.g. a UUID", status=400
+            )
+        try:
+            answer, new = self.store.register_birth(client_id, body, key)
+        except LifeEventError as exc:
+            raise access.invalid(exc.field, str(exc), exc.fix, status=exc.status) from None
+        return json_response(answer, 201 if new else 200)
 
     async def deaths(self, request: Request) -> Response:
         _, client_id = await self.client(request, "justice.civil-status")

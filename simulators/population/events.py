@@ -5,6 +5,7 @@ declaration that a person is missing), each appended to the change feed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -111,8 +112,19 @@ class PopulationStore(RecordStore):
 
     # -- life events -----------------------------------------------------------------------
 
-    def register_birth(self, client_id: str, birth: dict[str, Any]) -> dict[str, Any]:
-        """A birth registered by civil status: a new citizen with a new PIN, no residence yet."""
+    def register_birth(
+        self, client_id: str, birth: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """A birth registered by civil status: a new citizen with a new PIN, no residence yet.
+
+        Returns the answer and whether it is new. With an idempotency key, a repeat of the
+        same request returns the first answer; the key is stored in the registration's own
+        transaction, so a crash cannot keep one without the other."""
+        body_hash = hashlib.sha256(json.dumps(birth, sort_keys=True).encode()).hexdigest()
+        if idempotency_key is not None:
+            earlier = self._earlier_answer(client_id, idempotency_key, body_hash)
+            if earlier is not None:
+                return earlier, False
         born = date.fromisoformat(birth["date_of_birth"])
         parents = {k: self._parent(birth.get(k), k, born) for k in ("father_pin", "mother_pin")}
         with self.db.transaction():
@@ -120,7 +132,31 @@ class PopulationStore(RecordStore):
             row = self._birth_row(pin, birth, parents)
             self.insert_citizens([tuple(row[c] for c in CITIZEN_COLUMNS)])
             self.append_change("birth", pin, client_id, {"date_of_birth": birth["date_of_birth"]})
-        return row
+            answer = {"pin": pin, "full_name": row["full_name"]}
+            if idempotency_key is not None:
+                self.db.execute(
+                    "INSERT INTO idempotency (client_id, key, body_sha256, answer) "
+                    "VALUES (?, ?, ?, ?)",
+                    (client_id, idempotency_key, body_hash, json.dumps(answer, ensure_ascii=False)),
+                )
+        return answer, True
+
+    def _earlier_answer(self, client_id: str, key: str, body_hash: str) -> dict[str, Any] | None:
+        rows = self.db.execute(
+            "SELECT body_sha256, answer FROM idempotency WHERE client_id = ? AND key = ?",
+            (client_id, key),
+        )
+        if not rows:
+            return None
+        if rows[0]["body_sha256"] != body_hash:
+            raise LifeEventError(
+                "Idempotency-Key",
+                "was used before with a different body",
+                "send a new key for a new registration",
+                422,
+            )
+        answer: dict[str, Any] = json.loads(rows[0]["answer"])
+        return answer
 
     def _parent(self, pin: str | None, field: str, born: date) -> dict[str, Any] | None:
         if pin is None:

@@ -167,6 +167,13 @@ CREATE TABLE IF NOT EXISTS job_results (
     lines TEXT NOT NULL,
     PRIMARY KEY (job_id, part)
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+    client_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL

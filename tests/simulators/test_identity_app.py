@@ -141,7 +141,7 @@ def test_access_tokens_are_typed_at_jwt_with_the_jwks_kid(idp: Idp) -> None:
 def test_without_a_scope_every_registered_scope_of_the_resource_is_granted(idp: Idp) -> None:
     response = request_token(idp)
     assert response.status_code == 200, response.text
-    assert response.json()["scope"] == "citizen.read.identity citizen.verify"
+    assert response.json()["scope"] == "citizen.read.identity citizen.read.residence citizen.verify"
 
 
 def test_a_portal_token_carries_only_the_portal_scope(idp: Idp) -> None:

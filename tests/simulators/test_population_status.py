@@ -357,3 +357,36 @@ def test_a_lookup_without_a_purpose_is_refused_and_recorded(
     entry = store.audit_entries(pin=pin, operation="lookup")[-1]
     assert entry["result"] == "refused" and entry["fields"] == ["full_name"]
     assert entry.get("purpose") is None
+
+
+# -- births with an idempotency key --------------------------------------------------------
+
+
+def test_a_repeated_birth_registration_with_its_key_returns_the_first_pin(
+    client: TestClient, store: PopulationStore, bearer: Any
+) -> None:
+    birth = {
+        "full_name": "Nguyễn Bảo An",
+        "date_of_birth": _today(store, -2),
+        "sex": "female",
+        "birth_registration_province": "001",
+    }
+    headers = {**bearer(JUSTICE), "Idempotency-Key": "birth:G-1"}
+    first = client.post("/v1/births", json=birth, headers=headers)
+    again = client.post("/v1/births", json=birth, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert (
+        store.db.execute(
+            "SELECT count(*) AS n FROM citizens WHERE full_name = ?", (birth["full_name"],)
+        )[0]["n"]
+        == 1
+    )
+    changed = client.post("/v1/births", json={**birth, "sex": "male"}, headers=headers)
+    _problem(changed, 422, "Idempotency-Key")
+    other = client.post(
+        "/v1/births", json=birth, headers={**bearer(JUSTICE), "Idempotency-Key": "birth:G-2"}
+    )
+    assert other.status_code == 201 and other.json()["pin"] != first.json()["pin"]
+    too_long = {**bearer(JUSTICE), "Idempotency-Key": "k" * 201}
+    _problem(client.post("/v1/births", json=birth, headers=too_long), 400, "Idempotency-Key")
