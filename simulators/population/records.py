@@ -8,11 +8,14 @@ class into `PopulationStore`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from simulators.common.db import Database
 from simulators.population.clock import SimClock, years_before
@@ -26,9 +29,9 @@ from simulators.population.schema import (
 
 __all__ = ["ADULT_AGE", "CITIZEN_COLUMNS", "MISSING_SINCE", "CitizenRow", "RecordStore"]
 
+log = logging.getLogger(__name__)
+
 ADULT_AGE = 18
-_AUDIT_BATCH = 256
-_MMAP_BYTES = 64 * 1024**3  # an upper bound; SQLite maps no more than the file
 # A court's declaration that someone is missing lives in its own table (events.py); every
 # read of a citizen carries it as `missing_since`, one primary-key probe per row.
 MISSING_SINCE = (
@@ -47,17 +50,16 @@ class RecordStore:
         self.db.executescript(INDEXES)
         self.db.executescript(tables_ddl(self.db.autoincrement))
         self.clock = clock or SimClock()
-        self._pending: list[tuple[Any, ...]] = []
-        self._pending_lock = threading.Lock()
-        if self.db.dialect == "sqlite":
-            # Lookups at national scale hit a multi-GB index: map it rather than read() it.
-            self.db.raw.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
+        # No mmap for SQLite: the audit writer commits on a connection of its own, and after
+        # each such commit SQLite unmaps the whole file in this one, so lookups faulted their
+        # pages back in (measured: two page faults a lookup, dearer than read()).
+        self._audit = _AuditWriter(self.db)
         offset = self.setting("clock_offset_s")
         if offset is not None:
             self.clock.offset = timedelta(seconds=float(offset))
 
     def close(self) -> None:
-        self.flush_audit()
+        self._audit.close()
         self.db.close()
 
     # -- settings --------------------------------------------------------------------------
@@ -165,29 +167,16 @@ class RecordStore:
     ) -> None:
         """Append one audit entry: who, which PIN, which fields, why, and the outcome.
 
-        Entries are written in batches (a commit per verify halved the throughput); every
-        read of the log flushes first, so readers never miss one. A crash may lose the last
-        batch — acceptable for a simulator, said in the README."""
-        fields_json = json.dumps(list(fields))
+        Entries are written in batches by a background thread (`_AuditWriter`); every read
+        of the log flushes first, so readers never miss one. A crash may lose the entries of
+        the last fraction of a second — acceptable for a simulator, said in the README."""
+        fields_json = orjson.dumps(list(fields)).decode()
         entry = (self.clock.stamp(), client_id, operation, pin, fields_json)
-        with self._pending_lock:
-            self._pending.append((*entry, purpose, legal_basis, consent_id, result))
-            full = len(self._pending) >= _AUDIT_BATCH
-        if full:
-            self.flush_audit()
+        self._audit.append((*entry, purpose, legal_basis, consent_id, result))
 
     def flush_audit(self) -> None:
-        # The lock is held through the write, so batches land in order and a reader that
-        # flushes sees every entry recorded before it asked.
-        sql = (
-            "INSERT INTO audit (at, client_id, operation, pin, fields, purpose, legal_basis, "
-            "consent_id, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        with self._pending_lock:
-            if self._pending:
-                with self.db.transaction():
-                    self.db.executemany(sql, self._pending)
-                self._pending = []
+        """Write every entry recorded so far before returning."""
+        self._audit.flush()
 
     def audit_entries(
         self,
@@ -221,6 +210,91 @@ class RecordStore:
         for row in rows:
             usage.setdefault(row["operation"], {})[row["result"]] = int(row["n"])
         return usage
+
+
+_AUDIT_COLUMNS = "at, client_id, operation, pin, fields, purpose, legal_basis, consent_id, result"
+_AUDIT_BATCH = 256  # queued entries that wake the writer
+_AUDIT_INTERVAL_S = 0.2  # a quiet sandbox still writes its entries this soon
+_AUDIT_BACKLOG = 32 * _AUDIT_BATCH  # beyond this, the recording caller writes (backpressure)
+_INSERT_AUDIT_ROW = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# SQLite gets a whole batch as one JSON array of rows, in one statement: it then inserts
+# the batch without taking the GIL back. Bound row by row (or 9 parameters a row), the
+# writer held the GIL long and often enough to stall the event loop's own queries.
+_INSERT_AUDIT_JSON = (
+    f"INSERT INTO audit ({_AUDIT_COLUMNS}) SELECT value ->> 0, value ->> 1, value ->> 2, "
+    "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 "
+    "FROM json_each(?) ORDER BY key"
+)
+
+
+class _AuditWriter:
+    """Writes audit entries in batches from a background thread, on a connection of its
+    own, so that inserting into the audit indexes, committing and SQLite's checkpoints
+    never stall the event loop serving verifications (a commit in the request path cost
+    more than the rest of a verify).
+
+    `append` only queues. A full batch wakes the thread, which also writes whatever is
+    queued every `_AUDIT_INTERVAL_S`. `flush` writes everything queued before it returns;
+    writes are serialised, so batches land in the order they were recorded and a reader
+    that flushes sees every entry recorded before it asked.
+    """
+
+    def __init__(self, db: Database) -> None:
+        # WAL mode lets the store's connection read while this one commits; an in-memory
+        # database exists only in its own connection, so that one is shared.
+        shared = db.dialect == "sqlite" and db.url == ":memory:"
+        self._db = db if shared else Database(db.url)
+        self._owns_db = not shared
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_lock = threading.Lock()  # guards the queue only, held for an append
+        self._write_lock = threading.Lock()  # one batch in flight at a time, in order
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="lienthong-audit", daemon=True)
+        self._thread.start()
+
+    def append(self, entry: tuple[Any, ...]) -> None:
+        with self._pending_lock:
+            self._pending.append(entry)
+            queued = len(self._pending)
+        if queued >= _AUDIT_BACKLOG:
+            self.flush()  # the writer fell behind: write here rather than grow without bound
+        elif queued >= _AUDIT_BATCH:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                with self._db.transaction():
+                    if self._db.dialect == "sqlite":
+                        self._db.execute(_INSERT_AUDIT_JSON, (orjson.dumps(batch).decode(),))
+                    else:
+                        self._db.executemany(_INSERT_AUDIT_ROW, batch)
+            except BaseException:
+                with self._pending_lock:  # keep the entries for the next try, in order
+                    self._pending[:0] = batch
+                raise
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self.flush()
+        if self._owns_db:
+            self._db.close()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(_AUDIT_INTERVAL_S)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the entries stay queued; a reader's flush will raise
+                log.exception("writing the audit log failed; retrying")
 
 
 def _audit_entry(row: dict[str, Any]) -> dict[str, Any]:

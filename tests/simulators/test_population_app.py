@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
+from simulators.common.db import Database
 from simulators.common.tokens import TokenVerifier
+from simulators.population.access import FIELD_SCOPES
 from simulators.population.app import create_app
 from simulators.population.generator import generate_population
 from simulators.population.pin import encode_pin
@@ -220,6 +223,30 @@ def test_lookup_returns_the_requested_fields(
     }
 
 
+def test_lookup_answers_every_field_asked_for_and_no_other(
+    client: TestClient, bearer: Any, citizen: dict[str, Any], store: PopulationStore
+) -> None:
+    every_scope = "citizen.read.identity citizen.read.residence citizen.read.family"
+    response = client.get(
+        f"/v1/citizens/{citizen['pin']}",
+        params={
+            "fields": ",".join(FIELD_SCOPES),
+            "purpose": "residence-management",
+            "legal_basis": PURPOSE["legal_basis"],
+        },
+        headers=bearer(every_scope),
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert set(answer) == {"pin", *FIELD_SCOPES}
+    record = store.get(citizen["pin"])
+    assert record is not None
+    assert {f: answer[f] for f in FIELD_SCOPES if f != "temporary_absence"} == {
+        f: record[f] for f in FIELD_SCOPES if f != "temporary_absence"
+    }
+    assert answer["temporary_absence"] == store.open_absence(citizen["pin"])
+
+
 def test_lookup_over_asking_is_refused_and_audited(
     client: TestClient, bearer: Any, citizen: dict[str, Any]
 ) -> None:
@@ -364,6 +391,40 @@ def test_audit_records_who_which_pin_fields_and_result(
     assert [e["id"] for e in later] == [entries[1]["id"]]
     assert len(_admin(client, "/admin/audit", limit=1)["entries"]) == 1
     assert _admin(client, "/admin/audit", client_id="agency-2")["entries"] == entries[1:]
+
+
+def test_audit_keeps_every_entry_in_the_order_recorded(store: PopulationStore) -> None:
+    pins = [encode_pin("001", "male", 1980, n) for n in range(700)]  # several write batches
+    for pin in pins:
+        store.record_access("agency-9", "verify", pin, ["full_name"], "match")
+    entries = store.audit_entries("agency-9", limit=1000)
+    assert [e["pin"] for e in entries] == pins
+    assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
+
+
+def test_audit_entries_reach_the_database_without_a_reader_asking(
+    store: PopulationStore, database_url: str
+) -> None:
+    store.record_access("agency-9", "verify", None, [], "refused")
+    other = Database(database_url)  # another process's view: it cannot flush our queue
+    try:
+        deadline = time.monotonic() + 10
+        while not other.execute("SELECT id FROM audit WHERE client_id = 'agency-9'"):
+            assert time.monotonic() < deadline, "the audit entry was not written within 10 s"
+            time.sleep(0.05)
+    finally:
+        other.close()
+
+
+def test_closing_the_store_writes_the_queued_entries(database_url: str) -> None:
+    store = PopulationStore(database_url)
+    store.record_access("agency-9", "verify", None, [], "refused")
+    store.close()
+    reopened = PopulationStore(database_url)
+    try:
+        assert [e["client_id"] for e in reopened.audit_entries()] == ["agency-9"]
+    finally:
+        reopened.close()
 
 
 @pytest.mark.parametrize(
