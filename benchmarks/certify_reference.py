@@ -42,6 +42,8 @@ _GROUPS = {
     "resilience": ("transient_outage_survived",),
     "lifecycle": ("lifecycle_respected",),
     "rate limit": ("rate_limit_enforced",),
+    # The consent scenario: a dossier paused at 5, the consent withdrawn, a supplement.
+    "consent": ("consent_respected",),
     "strict": (
         "legacy_tls_refused",
         "client_certificate_required",

@@ -163,7 +163,7 @@ def grant_consent(
     data = _admin_post(ctx, f"{ctx.sandbox.population_url}/admin/consents", body)
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise EnvironmentProblem("the sandbox population database granted no consent id")
-    return data["id"]
+    return str(data["id"])
 
 
 def withdraw_consent(ctx: CheckContext, consent_id: str) -> None:

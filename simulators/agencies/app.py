@@ -35,7 +35,7 @@ from simulators.agencies.actions import (
     withdrawable,
 )
 from simulators.agencies.catalogue import REFERENCE, Behaviour
-from simulators.agencies.processing import Processor
+from simulators.agencies.processing import REFERENCE_PROCEDURES, Processor
 from simulators.agencies.ratelimit import DEFAULT_RATE_LIMIT, RateLimit, RateLimiter
 from simulators.agencies.store import Action, AgencyStore, Dossier, body_digest
 from simulators.agencies.strict import strict_middleware
@@ -68,7 +68,9 @@ class AgencyConfig:
     portal_url: str
     db_path: Path | str
     behaviour: Behaviour = REFERENCE
-    procedures: tuple[str, ...] = (TEMPORARY_RESIDENCE,)
+    # Temporary residence and every group member, so `lienthong agency run` takes what the
+    # portal's groups send too (processing.REFERENCE_PROCEDURES).
+    procedures: tuple[str, ...] = REFERENCE_PROCEDURES
     timeout_s: float = 5.0
     pki_dir: Path | None = None  # the sandbox PKI, for the strict profile (strict.py)
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT  # per client; None: no limit
