@@ -8,6 +8,7 @@ a body that ends up in logs and proxies (Decree 13/2023 on personal data).
 from __future__ import annotations
 
 import json
+import random
 import re
 
 from harness.checks.registry import check
@@ -56,11 +57,17 @@ def _error_probes(ctx: CheckContext) -> list[tuple[str, Reply, tuple[str, ...]]]
         ),
         (
             "an unknown dossier",
-            ctx.request("GET", ctx.target_url(f"/dossiers/{invalid['MaHoSo']}"), headers=auth),
+            ctx.request("GET", ctx.target_url(f"/dossiers/{_unknown_code(ctx)}"), headers=auth),
             (),
         ),
         ("no token", ctx.request("POST", url, json=invalid), personal),
     ]
+
+
+def _unknown_code(ctx: CheckContext) -> str:
+    """A well-formed code no run submits: the harness's codes carry today's date, these
+    31 Dec 2099, so an earlier run's dossier can never answer for it."""
+    return f"{ctx.target.agency_id}-991231-{random.SystemRandom().randrange(10000):04d}"
 
 
 def _leaks(reply: Reply, personal: tuple[str, ...]) -> list[str]:

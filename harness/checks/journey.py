@@ -16,7 +16,7 @@ from harness.checks.registry import check
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure, Skip
 from harness.records import Finding
-from harness.samples import dossier_for
+from harness.samples import dossier_for, next_dossier_code
 from harness.sandbox_api import (
     agency_token,
     audit_entries,
@@ -24,6 +24,7 @@ from harness.sandbox_api import (
     sample_citizens,
     sync_records,
 )
+from harness.transport import Reply
 
 __all__ = [
     "Journey",
@@ -83,15 +84,28 @@ def _agency_status(ctx: CheckContext, code: str, token: str) -> int | None:
     return status if isinstance(status, int) else None
 
 
+_CODE_RETRIES = 3
+_CODE_SKIP = 250
+
+
+def _submit(ctx: CheckContext, dossier: dict[str, Any], token: str) -> Reply:
+    """Submit; a 409 means the code belongs to a dossier of an earlier run today (the
+    format leaves 10,000 a day), so move past that run's range and try again."""
+    headers = {"Authorization": f"Bearer {token}"}
+    reply = ctx.request("POST", ctx.target_url("/dossiers"), json=dossier, headers=headers)
+    for _ in range(_CODE_RETRIES):
+        if reply.status != 409:
+            break
+        for _ in range(_CODE_SKIP):
+            dossier["MaHoSo"] = next_dossier_code(ctx)
+        reply = ctx.request("POST", ctx.target_url("/dossiers"), json=dossier, headers=headers)
+    return reply
+
+
 def follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, Any]) -> Journey:
     """Submit `dossier` and watch it until its current status has reached the portal."""
     token = agency_token(ctx)
-    submitted = ctx.request(
-        "POST",
-        ctx.target_url("/dossiers"),
-        json=dossier,
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    submitted = _submit(ctx, dossier, token)
     if submitted.status not in (200, 202):
         raise EnvironmentProblem(
             f"the agency answered {submitted.status} to a valid dossier "

@@ -101,3 +101,42 @@ def test_a_read_under_a_withdrawn_consent_fails() -> None:
 def test_a_consent_never_used_cannot_be_judged() -> None:
     with pytest.raises(Skip):
         consent_respected(_story([_read(["full_name"], **_DECLARED)], []))
+
+
+# -- a dossier code an earlier run used ----------------------------------------------------
+
+
+class _Codes:
+    """Just enough of a check context for the journey's submit: an agency that already
+    holds the first codes (an earlier run today), 409 for those, 202 for a new one."""
+
+    def __init__(self, taken: int) -> None:
+        self.codes = iter(f"000.00.10.H29-250115-{n:04d}" for n in range(10000))
+        self.taken = {f"000.00.10.H29-250115-{n:04d}" for n in range(taken)}
+        self.sent: list[str] = []
+
+    def memo(self, key: str, compute: Any) -> Any:
+        return self.codes
+
+    def target_url(self, path: str) -> str:
+        return "http://agency.invalid" + path
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        code = kwargs["json"]["MaHoSo"]
+        self.sent.append(code)
+
+        class Reply:
+            status = 409 if code in self.taken else 202
+
+        return Reply()
+
+
+def test_a_code_an_earlier_run_used_is_skipped_not_the_end_of_the_journey() -> None:
+    from harness.checks.journey import _submit
+
+    ctx = _Codes(taken=300)
+    dossier = {"MaHoSo": next(ctx.codes)}
+    reply = _submit(ctx, dossier, "token")  # type: ignore[arg-type]
+    assert reply.status == 202
+    assert ctx.sent[0].endswith("-0000") and dossier["MaHoSo"] not in ctx.taken
+    assert len(ctx.sent) == 3  # 0000, then 250 ahead (taken), then 500 ahead (free)
