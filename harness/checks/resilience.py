@@ -1,4 +1,5 @@
-"""Resilience: a short outage of the population database costs the citizen nothing.
+"""Resilience: a short outage of the population database, or of the portal, costs the
+citizen nothing.
 
 The check switches on the sandbox's fault injection for the agency's own client — every
 call answered 503 with Retry-After for a short while — then submits a dossier. An agency
@@ -9,15 +10,15 @@ or worse, refuses a citizen for the database's outage.
 
 from __future__ import annotations
 
-from harness.checks.journey import follow
+from harness.checks.journey import follow, journeys, status_of
 from harness.checks.registry import check
 from harness.context import CheckContext
-from harness.errors import EnvironmentProblem, Failure
+from harness.errors import EnvironmentProblem, Failure, Skip
 from harness.records import Finding
 from harness.samples import dossier_for
 from harness.sandbox_api import sample_citizens
 
-__all__ = ["transient_outage_survived"]
+__all__ = ["portal_outage_survived", "transient_outage_survived"]
 
 OUTAGE_S = 1.5
 
@@ -69,4 +70,52 @@ def transient_outage_survived(ctx: CheckContext) -> str:
     return (
         f"a {OUTAGE_S:g} s outage (503, Retry-After: 1) was retried through; status "
         f"{journey.latest_synced_status} reached the portal in {journey.waited_s:.1f} s"
+    )
+
+
+def _start_portal_outage(ctx: CheckContext) -> str:
+    url = f"{ctx.sandbox.portal_url}/admin/agencies/{ctx.target.agency_id}/outage"
+    reply = ctx.request(
+        "PUT",
+        url,
+        json={"duration_s": OUTAGE_S},
+        headers={"Authorization": f"Bearer {ctx.sandbox.admin_token}"},
+    )
+    if reply.status != 200:
+        raise EnvironmentProblem(
+            f"the sandbox portal refused to start an outage ({reply.status}); "
+            "is it older than this harness?"
+        )
+    return reply.exchange_id
+
+
+@check("RES-PORTAL-RETRY@1")
+def portal_outage_survived(ctx: CheckContext) -> str:
+    """Status syncs the portal could not take during a short outage still reach it.
+
+    Judged against the agency's own behaviour without an outage: a sync arrives when the
+    portal records it, accepted or refused (validity and timeliness without an outage are
+    SYNC-STATUS-VALID's and -TIMELY's business)."""
+    if not journeys(ctx).genuine.syncs:
+        raise Skip("the agency synced nothing even without an outage; nothing to retry")
+    citizen = sample_citizens(ctx, 1)[0]
+    outage = _start_portal_outage(ctx)
+    journey = follow(
+        ctx, "applicant during a portal outage", citizen["pin"], dossier_for(ctx, citizen)
+    )
+    arrived = [status_of(s) for s in journey.syncs]
+    if journey.agency_status is None or journey.agency_status not in arrived:
+        raise Failure(
+            Finding(
+                "A status sync was lost to a short portal outage",
+                observed=f"agency status {journey.agency_status}; statuses that reached the "
+                f"portal: {arrived or 'none'} after {journey.waited_s:.1f} s",
+                expected=f"every status synced once the {OUTAGE_S:g} s outage (503, "
+                "Retry-After: 1) ended: retry with backoff, honouring Retry-After",
+                exchange_ids=(outage, *journey.evidence_ids),
+            )
+        )
+    return (
+        f"a {OUTAGE_S:g} s portal outage (503, Retry-After: 1) was retried through; "
+        f"statuses {arrived} reached the portal in {journey.waited_s:.1f} s"
     )

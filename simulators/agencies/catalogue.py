@@ -23,7 +23,8 @@ class Behaviour:
     dvc_date_format: bool = True
     idempotent_resubmission: bool = True
     discreet_errors: bool = True
-    retry_transient: bool = True
+    retry_transient: bool = True  # at the population database
+    retry_portal_transient: bool = True  # status syncs the portal answers 503
     lock_withdrawn: bool = True  # a withdrawn dossier takes no payment
     limit_rate: bool = True  # a per-client token bucket (ratelimit.py)
     limit_with_429: bool = True  # a client over its rate is answered 429, not 503
@@ -179,6 +180,12 @@ FAULTS: dict[str, Fault] = {
             "calls the population database once and leaves the dossier stuck on a 503",
             ("RES-TRANSIENT-RETRY@1",),
             Behaviour(retry_transient=False),
+        ),
+        Fault(
+            "drops-syncs-on-portal-outage",
+            "sends each status sync once and drops it when the portal answers 503",
+            ("RES-PORTAL-RETRY@1",),
+            Behaviour(retry_portal_transient=False),
         ),
         Fault(
             "accepts-payment-after-withdrawal",

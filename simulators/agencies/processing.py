@@ -250,7 +250,12 @@ class Processor:
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
         delay = 0.2
-        attempts = _ATTEMPTS if self.behaviour.retry_transient else 1
+        retries = (
+            self.behaviour.retry_transient
+            if resource == POPULATION
+            else self.behaviour.retry_portal_transient
+        )
+        attempts = _ATTEMPTS if retries else 1
         for attempt in range(1, attempts + 1):
             token = await self.tokens.token(resource, scope)
             try:

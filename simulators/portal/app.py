@@ -37,6 +37,7 @@ from simulators.portal.clock import Clock
 from simulators.portal.feedback import FeedbackApi
 from simulators.portal.groups import GroupApi
 from simulators.portal.legacy import DEFAULT_DSTCODE, LegacyAccounts, LegacyAdapter
+from simulators.portal.outages import Outages
 from simulators.portal.outbox import (
     DeliveryPolicy,
     Outbox,
@@ -95,12 +96,16 @@ class _Portal:
         self.outbox = Outbox(store.db)
         self._route = SchemaValidator("portal.yaml", "AgencyRoute")
         self._account = SchemaValidator("portal.yaml", "LegacyAccount")
+        self._outage = SchemaValidator("portal.yaml", "Outage")
+        self.outages = Outages()
 
     async def sync(self, request: Request) -> Response:
         # A 401 happens before anything is recorded: an unauthenticated caller has no
         # agency to attribute the attempt to.
         claims = await self._verifier.verify(request.headers.get("authorization"))
         caller = _caller(claims)
+        # An injected outage is not a refusal: nothing is recorded.
+        self.outages.check(caller.agency_id or caller.client_id or "")
         payload: dict[str, Any] = {}
         try:
             require_scope(claims, SYNC_SCOPE)
@@ -122,6 +127,19 @@ class _Portal:
             limit=int_param(query, "limit", default=100, low=1, high=1000),
         )
         return json_response({"records": records})
+
+    async def outage(self, request: Request) -> Response:
+        require_admin(request, self._admin_token)
+        agency_id = request.path_params["agency_id"][:100]
+        if request.method == "DELETE":
+            self.outages.end(agency_id)
+            return Response(status_code=204)
+        body = await read_json_object(request)
+        self._outage.check(body)
+        self.outages.start(agency_id, float(body["duration_s"]))
+        return json_response(
+            {"agency_id": agency_id, "remaining_s": self.outages.remaining_s(agency_id)}
+        )
 
     async def set_route(self, request: Request) -> Response:
         require_admin(request, self._admin_token)
@@ -252,6 +270,7 @@ def create_app(
         Route("/v1/citizen/groups/{code}", groups.track, methods=["GET"]),
         Route("/admin/syncs", portal.syncs, methods=["GET"]),
         Route("/admin/routes", portal.set_route, methods=["POST"]),
+        Route("/admin/agencies/{agency_id}/outage", portal.outage, methods=["PUT", "DELETE"]),
         Route("/admin/legacy-accounts", portal.add_legacy_account, methods=["POST"]),
         Route("/admin/outbox", portal.outbox_messages, methods=["GET"]),
         Route("/admin/outbox/{message_id}/requeue", portal.requeue, methods=["POST"]),

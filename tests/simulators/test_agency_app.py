@@ -377,6 +377,7 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "reprocesses-resubmissions",
         "verbose-errors",
         "gives-up-on-outage",
+        "drops-syncs-on-portal-outage",
         "accepts-payment-after-withdrawal",
         "never-rate-limits",
         "sheds-load-with-503",

@@ -280,3 +280,38 @@ def test_admin_syncs_rejects_bad_parameters(
 ) -> None:
     response = client.get("/admin/syncs", headers=ADMIN, params=params)
     assert_problem(response, 400, field)
+
+
+# -- injected outages (RES-PORTAL-RETRY) ----------------------------------------------------
+
+
+def test_an_outage_answers_one_agencys_syncs_503_unrecorded_until_it_ends(
+    client: TestClient, auth: dict[str, str], make_token: Callable[..., str]
+) -> None:
+    started = client.put(f"/admin/agencies/{AGENCY}/outage", json={"duration_s": 30}, headers=ADMIN)
+    assert started.status_code == 200 and started.json()["remaining_s"] > 29
+    down = client.post("/v1/status-sync", json=sync_body(), headers=auth)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+    assert down.headers["content-type"].startswith(PROBLEM)
+    assert synced_records(client) == []  # the portal was down; it refused nothing
+    other = "000.00.02.H29"
+    token = make_token(AUDIENCE, "portal.sync", subject=other, agency_id=other)
+    body = sync_body(MaHoSo=f"{other}-250115-0001", DonViXuLy=other)
+    assert (
+        client.post(
+            "/v1/status-sync", json=body, headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )
+    assert client.delete(f"/admin/agencies/{AGENCY}/outage", headers=ADMIN).status_code == 204
+    assert client.post("/v1/status-sync", json=sync_body(), headers=auth).status_code == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"duration_s": 0}, {"duration_s": 61}, {"x": 1}])
+def test_a_bad_outage_is_a_422_and_needs_the_admin_token(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    path = f"/admin/agencies/{AGENCY}/outage"
+    response = client.put(path, json=body, headers=ADMIN)
+    assert response.status_code == 422 and response.headers["content-type"].startswith(PROBLEM)
+    assert client.put(path, json={"duration_s": 1}).status_code == 401
