@@ -39,7 +39,7 @@ _GROUPS = {
     ),
     "idempotency": ("resubmission_is_idempotent",),
     "disclosure": ("errors_disclose_nothing",),
-    "resilience": ("transient_outage_survived",),
+    "resilience": ("transient_outage_survived", "portal_outage_survived"),
     "lifecycle": ("lifecycle_respected",),
     "rate limit": ("rate_limit_enforced",),
     # The consent scenario: a dossier paused at 5, the consent withdrawn, a supplement.
