@@ -25,7 +25,7 @@ from simulators.population import access
 from simulators.population.access import FIELD_SCOPES, PURPOSES
 from simulators.population.admin_api import AdminApi, int_param, saved_controls
 from simulators.population.controls import Controls
-from simulators.population.events import LifeEventError, PopulationStore
+from simulators.population.events import PopulationStore, life_event
 from simulators.population.jobs import JobRunner
 from simulators.population.matching import normalise_name, verify_answer
 from simulators.population.pin import PROVINCE_CODES
@@ -206,10 +206,7 @@ class PopulationApi:
             raise access.invalid(
                 "Idempotency-Key", "must be 1–200 characters", "e.g. a UUID", status=400
             )
-        try:
-            answer, new = self.store.register_birth(client_id, body, key)
-        except LifeEventError as exc:
-            raise access.invalid(exc.field, str(exc), exc.fix, status=exc.status) from None
+        answer, new = life_event(lambda: self.store.register_birth(client_id, body, key))
         return json_response(answer, 201 if new else 200)
 
     async def deaths(self, request: Request) -> Response:
@@ -219,7 +216,7 @@ class PopulationApi:
         access.check_date(body["date_of_death"], "/date_of_death")
         if body["date_of_death"] > self.store.clock.today().isoformat():
             raise access.invalid("/date_of_death", "is in the future", "the date of death")
-        _life_event(lambda: self.store.record_death(client_id, body["pin"], body["date_of_death"]))
+        life_event(lambda: self.store.record_death(client_id, body["pin"], body["date_of_death"]))
         return json_response({"pin": body["pin"], "date_of_death": body["date_of_death"]})
 
     async def residence(self, request: Request) -> Response:
@@ -227,7 +224,7 @@ class PopulationApi:
         body = await self.body(request, "ResidenceChange")
         access.check_pin(body["pin"], "/pin")
         _check_ward(body["ward"])
-        row = _life_event(lambda: self.store.change_residence(client_id, body["pin"], body))
+        row = life_event(lambda: self.store.change_residence(client_id, body["pin"], body))
         return json_response(
             {k: row[k] for k in ("pin", "current_address", "current_ward", "household_id")}
         )
@@ -343,13 +340,6 @@ def _check_ward(ward: str) -> None:
             f"{ward!r} is not a 2025 ward or commune code",
             "a 5-digit code from the vietnam-provinces list, e.g. 00070",
         ) from None
-
-
-def _life_event(run: Any) -> dict[str, Any]:
-    try:
-        return dict(run())
-    except LifeEventError as exc:
-        raise access.invalid(exc.field, str(exc), exc.fix, status=exc.status) from None
 
 
 def _not_found(pin: str, why: str = "") -> ProblemError:

@@ -9,10 +9,12 @@ import hashlib
 import json
 import random
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from simulators.common.clock import VN_TZ
+from simulators.population import access
 from simulators.population.access import PURPOSES
 from simulators.population.households import PinSpace
 from simulators.population.pin import encode_pin, province_name
@@ -20,7 +22,7 @@ from simulators.population.records import RecordStore
 from simulators.population.reference import ward_name
 from simulators.population.schema import CITIZEN_COLUMNS
 
-__all__ = ["LifeEventError", "PopulationStore"]
+__all__ = ["LifeEventError", "PopulationStore", "life_event"]
 
 
 class LifeEventError(ValueError):
@@ -29,6 +31,17 @@ class LifeEventError(ValueError):
     def __init__(self, field: str, message: str, fix: str = "", status: int = 409) -> None:
         super().__init__(message)
         self.field, self.fix, self.status = field, fix, status
+
+
+T = TypeVar("T")
+
+
+def life_event(run: Callable[[], T]) -> T:
+    """Run a write; a LifeEventError becomes the problem+json naming its field."""
+    try:
+        return run()
+    except LifeEventError as exc:
+        raise access.invalid(exc.field, str(exc), exc.fix, status=exc.status) from None
 
 
 class PopulationStore(RecordStore):

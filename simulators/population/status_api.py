@@ -10,7 +10,6 @@ of a missing person says `status: missing`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -20,7 +19,7 @@ from starlette.routing import Route
 from simulators.common.http import json_response, read_json_object
 from simulators.common.validation import SchemaValidator
 from simulators.population import access
-from simulators.population.events import LifeEventError, PopulationStore
+from simulators.population.events import PopulationStore, life_event
 
 if TYPE_CHECKING:
     from simulators.population.app import PopulationApi
@@ -56,7 +55,7 @@ class StatusApi:
         access.check_pin(body["pin"], "/pin")
         access.check_date(body["departed_on"], "/departed_on")
         access.check_date(body["returns_on"], "/returns_on")
-        absence = _life_event(lambda: self.store.declare_absence(client_id, body))
+        absence = life_event(lambda: self.store.declare_absence(client_id, body))
         return json_response(absence, 201, {"Location": f"/v1/temporary-absences/{absence['id']}"})
 
     async def absence(self, request: Request) -> Response:
@@ -72,7 +71,7 @@ class StatusApi:
         client_id, body = await self._body(request, _POLICE, "AbsenceReturn")
         self._not_after_today(body, "returned_on")
         absence_id = _absence_id(request)
-        absence = _life_event(
+        absence = life_event(
             lambda: self.store.record_return(client_id, absence_id, body["returned_on"])
         )
         return json_response(absence)
@@ -82,7 +81,7 @@ class StatusApi:
         access.check_pin(body["pin"], "/pin")
         self._not_after_today(body, "declared_on")
         pin, declared_on = body["pin"], body["declared_on"]
-        _life_event(
+        life_event(
             lambda: self.store.declare_missing(client_id, pin, declared_on, body["decision_ref"])
         )
         return json_response({"pin": pin, "missing_since": declared_on}, 201)
@@ -92,7 +91,7 @@ class StatusApi:
         pin = request.path_params["pin"]
         access.check_pin(pin, "pin")
         self._not_after_today(body, "revoked_on")
-        declared = _life_event(
+        declared = life_event(
             lambda: self.store.revoke_missing(
                 client_id, pin, body["revoked_on"], body["decision_ref"]
             )
@@ -121,10 +120,3 @@ def _absence_id(request: Request) -> int:
             status=400,
         )
     return int(raw)
-
-
-def _life_event(run: Callable[[], Any]) -> Any:
-    try:
-        return run()
-    except LifeEventError as exc:
-        raise access.invalid(exc.field, str(exc), exc.fix, status=exc.status) from None
