@@ -1,4 +1,4 @@
-"""Fixtures the portal's test modules share."""
+"""Fixtures the simulator test modules share: the portal's, the population database's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from simulators.common.tokens import TokenVerifier
+from simulators.population.app import create_app as create_population_app
 from simulators.population.clock import SimClock
+from simulators.population.generator import generate_population
+from simulators.population.store import PopulationStore
 from simulators.portal import PortalStore, create_app
 
 PORTAL_ADMIN = {"Authorization": "Bearer admin"}
@@ -145,3 +148,37 @@ def groups_on(
 @pytest.fixture
 def groups(groups_on: Callable[..., Groups]) -> Groups:
     return groups_on()
+
+
+# -- the population database ----------------------------------------------------------------
+
+POPULATION_AUDIENCE = "urn:lienthong:population"
+POPULATION_ADMIN = "admin-secret"
+
+
+@pytest.fixture()
+def population_store(
+    database_url: str, request: pytest.FixtureRequest
+) -> Iterator[PopulationStore]:
+    """A generated population on SQLite and on PostgreSQL (skipped, with the reason,
+    without it); a module sets POPULATION_SIZE and POPULATION_SEED to change its draw."""
+    size = getattr(request.module, "POPULATION_SIZE", 200)
+    seed = getattr(request.module, "POPULATION_SEED", 1)
+    generate_population(database_url, size, seed=seed)
+    store = PopulationStore(database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def population_client(
+    population_store: PopulationStore, verifier_for: Callable[[str], TokenVerifier]
+) -> Iterator[TestClient]:
+    """The population database's app over `population_store`, lifespan running."""
+    app = create_population_app(
+        store=population_store,
+        verifier=verifier_for(POPULATION_AUDIENCE),
+        admin_token=POPULATION_ADMIN,
+    )
+    with TestClient(app) as client:
+        yield client

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from simulators.common.tokens import TokenVerifier
-from simulators.population.app import create_app
 from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
 
@@ -54,7 +52,8 @@ def population_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture()
-def store(population_db: str, tmp_path: Any) -> Iterator[PopulationStore]:
+def population_store(population_db: str, tmp_path: Any) -> Iterator[PopulationStore]:
+    """Overrides conftest.py's: a copy of the module's larger population, on SQLite."""
     import shutil
 
     shutil.copy(population_db, tmp_path / "p.db")
@@ -64,12 +63,13 @@ def store(population_db: str, tmp_path: Any) -> Iterator[PopulationStore]:
 
 
 @pytest.fixture()
-def client(
-    store: PopulationStore, verifier_for: Callable[[str], TokenVerifier]
-) -> Iterator[TestClient]:
-    app = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
-    with TestClient(app) as test_client:
-        yield test_client
+def store(population_store: PopulationStore) -> PopulationStore:
+    return population_store
+
+
+@pytest.fixture()
+def client(population_client: TestClient) -> TestClient:
+    return population_client
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,10 +18,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from simulators.common.db import Database
-from simulators.common.tokens import TokenVerifier
 from simulators.population.access import FIELD_SCOPES
-from simulators.population.app import create_app
-from simulators.population.generator import generate_population
 from simulators.population.pin import encode_pin
 from simulators.population.store import PopulationStore
 
@@ -31,22 +28,16 @@ PROBLEM = "application/problem+json"
 PURPOSE = {"purpose": "administrative-procedure", "legal_basis": "Nghị định 104/2022/NĐ-CP"}
 
 
-# Every test here runs on SQLite and on PostgreSQL (skipped, with the reason, without it).
+# Every test here runs on SQLite and on PostgreSQL (skipped, with the reason, without it);
+# the store and app come from conftest.py (200 people, seed 1).
 @pytest.fixture()
-def store(database_url: str) -> Iterator[PopulationStore]:
-    generate_population(database_url, 200, seed=1)
-    population = PopulationStore(database_url)
-    yield population
-    population.close()
+def store(population_store: PopulationStore) -> PopulationStore:
+    return population_store
 
 
 @pytest.fixture()
-def client(
-    store: PopulationStore, verifier_for: Callable[[str], TokenVerifier]
-) -> Iterator[TestClient]:
-    app = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token=ADMIN)
-    with TestClient(app) as test_client:
-        yield test_client
+def client(population_client: TestClient) -> TestClient:
+    return population_client
 
 
 @pytest.fixture()

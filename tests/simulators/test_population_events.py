@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -14,7 +14,6 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from simulators.common.tokens import TokenVerifier
 from simulators.population.app import create_app
-from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
 
 with warnings.catch_warnings():
@@ -28,21 +27,17 @@ POLICE = "police.residence"
 FEED = "citizen.changes"
 
 
-@pytest.fixture()
-def store(database_url: str) -> Iterator[PopulationStore]:
-    generate_population(database_url, 300, seed=5)
-    population = PopulationStore(database_url)
-    yield population
-    population.close()
+POPULATION_SIZE, POPULATION_SEED = 300, 5  # the draw of conftest.py's population_store
 
 
 @pytest.fixture()
-def client(
-    store: PopulationStore, verifier_for: Callable[[str], TokenVerifier]
-) -> Iterator[TestClient]:
-    app = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
-    with TestClient(app) as test_client:
-        yield test_client
+def store(population_store: PopulationStore) -> PopulationStore:
+    return population_store
+
+
+@pytest.fixture()
+def client(population_client: TestClient) -> TestClient:
+    return population_client
 
 
 @pytest.fixture()

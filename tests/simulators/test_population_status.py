@@ -5,15 +5,13 @@ on SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from simulators.common.tokens import TokenVerifier
-from simulators.population.app import create_app
 from simulators.population.generator import generate_population
 from simulators.population.store import PopulationStore
 
@@ -29,21 +27,17 @@ READ = "citizen.read.identity citizen.read.residence"
 LOOKUP = {"purpose": "residence-management", "legal_basis": "Luật Cư trú 2020"}
 
 
-@pytest.fixture()
-def store(database_url: str) -> Iterator[PopulationStore]:
-    generate_population(database_url, 200, seed=11)
-    population = PopulationStore(database_url)
-    yield population
-    population.close()
+POPULATION_SEED = 11  # the draw of conftest.py's population_store
 
 
 @pytest.fixture()
-def client(
-    store: PopulationStore, verifier_for: Callable[[str], TokenVerifier]
-) -> Iterator[TestClient]:
-    app = create_app(store=store, verifier=verifier_for(AUDIENCE), admin_token="admin-secret")
-    with TestClient(app) as test_client:
-        yield test_client
+def store(population_store: PopulationStore) -> PopulationStore:
+    return population_store
+
+
+@pytest.fixture()
+def client(population_client: TestClient) -> TestClient:
+    return population_client
 
 
 @pytest.fixture()
