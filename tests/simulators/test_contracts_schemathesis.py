@@ -390,22 +390,42 @@ CITIZEN_ACTION_BODIES = {
 }
 
 
+BIRTH_GROUP_CHILD = {
+    "HoVaTen": "Lê Văn Bé",
+    "NgaySinh": "20250301",
+    "GioiTinh": "male",
+    "NoiDangKyKhaiSinh": "001",
+}
+
+
+def _group_declaration(kind: str, **extra: Any) -> Any:
+    """A group declaration with connected agencies and the kind's own fields (a birth
+    group requires its child, TreEm), so both kinds reach 201."""
+    return st.fixed_dictionaries(
+        {
+            "NhomLienThong": st.just(kind),
+            "ChuHoSo": st.just(
+                {"SoDinhDanh": "001090000001", "HoVaTen": "Lê Văn D", "NgaySinh": "19900101"}
+            ),
+            "CoQuan": st.just({authority: AGENCY for authority in GROUP_AUTHORITIES}),
+            **extra,
+        }
+    )
+
+
 def _realistic_citizen_action(label: str, simulator: Simulator, cases: Any) -> Any:
     """Pay, supplement or withdraw a dossier the portal has, in every status seeded; declare
     a group whose agencies are connected."""
     if label == "POST /v1/citizen/groups":
-        return st.fixed_dictionaries(
-            {
-                "NhomLienThong": st.sampled_from(["birth", "death"]),
-                "ChuHoSo": st.just(
-                    {"SoDinhDanh": "001090000001", "HoVaTen": "Lê Văn D", "NgaySinh": "19900101"}
-                ),
-                "CoQuan": st.just({authority: AGENCY for authority in GROUP_AUTHORITIES}),
-                "ThuTucChon": st.lists(
+        return st.one_of(
+            _group_declaration("birth", TreEm=st.just(BIRTH_GROUP_CHILD)),
+            _group_declaration(
+                "death",
+                ThuTucChon=st.lists(
                     st.sampled_from(["funeral-allowance", "survivor-benefit"]), unique=True
                 ),
-                "DoiTuong": st.sampled_from(["insured", "merit"]),
-            }
+                DoiTuong=st.sampled_from(["insured", "merit"]),
+            ),
         ).flatmap(lambda body: cases(body=body))
     action = label.rsplit("/", 1)[-1]
     if not label.startswith("POST /v1/citizen/dossiers/{code}/") or action not in (
