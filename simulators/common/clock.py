@@ -44,13 +44,18 @@ CUT_OFF_HOUR = 15
 
 
 @cache
-def _holidays(year: int) -> frozenset[date]:
-    # The holidays package carries the lunar ones (Tết, Hùng Kings) and substituted days.
-    return frozenset(holidays.country_holidays("VN", years=[year]).keys())
+def _calendar(year: int) -> tuple[frozenset[date], frozenset[date]]:
+    """The year's days off and its make-up Saturdays (worked to bridge a holiday, e.g.
+    26 April 2025 for 2 May); the holidays package carries both, the lunar days too."""
+    official = holidays.country_holidays("VN", years=[year])
+    return frozenset(official.keys()), frozenset(official.weekend_workdays)
 
 
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _holidays(day.year)
+    days_off, make_up_days = _calendar(day.year)
+    if day in make_up_days:
+        return True
+    return day.weekday() < 5 and day not in days_off
 
 
 def add_working_days(received: datetime, days: int) -> datetime:

@@ -96,6 +96,15 @@ def test_public_holidays_are_not_working_days(day: date) -> None:
     assert not is_working_day(day)
 
 
+def test_a_make_up_saturday_is_a_working_day_and_its_bridge_day_is_not() -> None:
+    # The 2025 calendar (as the holidays package has it): civil servants worked Saturday
+    # 26 April so that Friday 2 May could bridge Labour Day and the weekend.
+    assert is_working_day(date(2025, 4, 26))
+    assert not is_working_day(date(2025, 5, 2))
+    # Received Friday 25 April 2025 at 10:00: one working day is that Saturday.
+    assert add_working_days(vn(2025, 4, 25, 10), 1) == vn(2025, 4, 26, 17)
+
+
 def test_a_morning_reception_counts_from_the_same_day() -> None:
     assert add_working_days(vn(2025, 3, 11, 10), 1) == vn(2025, 3, 12, 17)  # Tue → Wed
 
