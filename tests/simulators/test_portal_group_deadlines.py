@@ -143,7 +143,9 @@ def test_a_partly_refused_group_is_judged_by_its_last_finished_member() -> None:
     [
         ("20250303090000", "20250312170000"),  # Monday morning: Tue 4 … Wed 12
         ("20250303160000", "20250313170000"),  # after 15:00: counts from Tuesday
-        ("20250425100000", "20250509170000"),  # across 30 April, 1 and 2 May
+        # Across 30 April, 1 and 2 May; Saturday 26 April was a make-up working day:
+        # Sat 26, Mon 28, Tue 29, Mon 5 … Thu 8.
+        ("20250425100000", "20250508170000"),
     ],
 )
 def test_the_supplement_deadline_counts_working_days(asked: str, deadline: str) -> None:
