@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,14 +98,17 @@ class NonceLedger:
 
     def __init__(self, window_s: float = SIGNATURE_WINDOW_S + FUTURE_SKEW_S) -> None:
         self.window_s = window_s
-        self._seen: dict[tuple[str, str], float] = {}
+        # Oldest first: entries arrive in time order, so forgetting what is past the window
+        # (a stale signature is refused anyway) pops from the front — O(1) per nonce, where
+        # rebuilding the table cost milliseconds a request once it held tens of thousands.
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
 
     def first_use(self, key_id: str, nonce: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            if len(self._seen) > 10_000:  # forget what is past the window; stale is refused anyway
-                self._seen = {k: t for k, t in self._seen.items() if now - t < self.window_s}
+            while self._seen and now - next(iter(self._seen.values())) >= self.window_s:
+                self._seen.popitem(last=False)
             if (key_id, nonce) in self._seen:
                 return False
             self._seen[(key_id, nonce)] = now

@@ -29,7 +29,7 @@ from harness.context import TlsCredentials
 from harness.signing import RequestSigner
 from harness.tls import probe_context
 from simulators.agencies.catalogue import FAULTS, REFERENCE, STRICT_REFERENCE, Behaviour
-from simulators.agencies.signatures import SIGNATURE_WINDOW_S
+from simulators.agencies.signatures import SIGNATURE_WINDOW_S, NonceLedger
 from simulators.agencies.strict import StrictSecurity, strict_middleware, tls_context
 from simulators.common.pki import IssuedCertificate, SandboxPki
 from simulators.common.serving import bind_socket, serve_in_thread
@@ -378,3 +378,21 @@ def test_der_of_the_presented_certificate_is_what_peer_certificate_returns(world
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
     assert peer_certificate({"extensions": {"tls": {"client_cert_chain": [pem]}}}) == der
     assert peer_certificate({"extensions": {}}) is None
+
+
+def test_the_nonce_ledger_refuses_a_replay_and_forgets_only_past_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("simulators.agencies.signatures.time.monotonic", lambda: now[0])
+    ledger = NonceLedger(window_s=10.0)
+    assert ledger.first_use("k1", "n1")
+    assert not ledger.first_use("k1", "n1")  # a replay
+    assert ledger.first_use("k2", "n1")  # the same nonce under another key is not
+    now[0] += 9.9
+    assert not ledger.first_use("k1", "n1")  # still inside the window
+    for serial in range(50_000):
+        ledger.first_use("k1", f"bulk-{serial}")
+    now[0] += 10.0
+    assert ledger.first_use("k1", "fresh")
+    assert len(ledger._seen) == 1  # everything older than the window is forgotten
