@@ -122,7 +122,15 @@ class Transport:
 
     def _receive(self, request: httpx.Request, started: float, timeout_s: float) -> httpx.Response:
         deadline = started + timeout_s
-        response = self.client.send(request, stream=True)
+        try:
+            response = self.client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if not _closed_before_answering(exc) or time.monotonic() >= deadline:
+                raise
+            # A kept-alive connection the server closed as we reused it (uvicorn closes one
+            # after an unhandled exception): the request was never answered, so it is sent
+            # once more on a new connection, as browsers and HTTP libraries do.
+            response = self.client.send(request, stream=True)
         try:
             body = self._read_bounded(response, deadline)
         finally:
@@ -155,6 +163,13 @@ class Transport:
             if time.monotonic() > deadline:
                 raise TimeoutError("body not complete before the deadline")
         return bytes(body)
+
+
+def _closed_before_answering(exc: httpx.TransportError) -> bool:
+    """The connection was closed or reset before any answer: not a malformed answer."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "without sending a response" in str(exc)  # httpcore's words for a closed socket
+    return True  # a read or write on a socket the server reset
 
 
 def _describe(exc: BaseException, url: str, timeout_s: float) -> tuple[str, str]:

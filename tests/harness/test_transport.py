@@ -60,6 +60,42 @@ def test_a_huge_body_is_cut_at_the_limit(evidence: EvidenceLog) -> None:
     assert reply.json() is None  # hostile bytes never raise
 
 
+def _closing_once(error: httpx.TransportError) -> tuple[httpx.MockTransport, list[str]]:
+    """A server that drops the first request's connection unanswered, then answers."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) == 1:
+            raise error
+        return httpx.Response(200, json={"ok": True})
+
+    return httpx.MockTransport(handle), seen
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("[Errno 104] Connection reset by peer"),
+    ],
+    ids=["closed", "reset"],
+)
+def test_a_request_on_a_connection_closed_unanswered_is_sent_once_more(
+    evidence: EvidenceLog, error: httpx.TransportError
+) -> None:
+    handler, seen = _closing_once(error)
+    reply = _transport(evidence, handler).request("c", "POST", "http://a.test/x", json={})
+    assert reply.status == 200 and seen == ["/x", "/x"]
+
+
+def test_other_protocol_errors_are_not_resent(evidence: EvidenceLog) -> None:
+    handler, seen = _closing_once(httpx.RemoteProtocolError("illegal status line: b'garbage'"))
+    with pytest.raises(TransportFailure, match="illegal status line"):
+        _transport(evidence, handler).request("c", "GET", "http://a.test/x")
+    assert seen == ["/x"]
+
+
 def test_connection_refused_is_a_transport_failure_with_evidence(
     tmp_path: Path, evidence: EvidenceLog
 ) -> None:
