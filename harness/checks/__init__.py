@@ -12,6 +12,7 @@ from harness.checks import (
     population_use,
     resilience,
     signatures,
+    sync,
     tls,
     tokens,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "registered_checks",
     "resilience",
     "signatures",
+    "sync",
     "tls",
     "tokens",
 ]

@@ -102,8 +102,16 @@ def _submit(ctx: CheckContext, dossier: dict[str, Any], token: str) -> Reply:
     return reply
 
 
-def follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, Any]) -> Journey:
-    """Submit `dossier` and watch it until its current status has reached the portal."""
+def follow(
+    ctx: CheckContext,
+    label: str,
+    citizen_pin: str,
+    dossier: dict[str, Any],
+    *,
+    settled: frozenset[int] = _SETTLED,
+) -> Journey:
+    """Submit `dossier` and watch it until its current status, once in `settled`, has
+    reached the portal (or the time limit passes)."""
     token = agency_token(ctx)
     submitted = _submit(ctx, dossier, token)
     if submitted.status not in (200, 202):
@@ -119,7 +127,7 @@ def follow(ctx: CheckContext, label: str, citizen_pin: str, dossier: dict[str, A
         syncs = tuple(sync_records(ctx, code))
         # Refused syncs count as arrived here: validity is judged by its own check.
         synced = [status_of(s) for s in syncs]
-        if status in _SETTLED and synced and synced[-1] == status:
+        if status in settled and synced and synced[-1] == status:
             break
         if time.monotonic() >= deadline:
             break

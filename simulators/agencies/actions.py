@@ -20,12 +20,16 @@ from simulators.common.resources import load_yaml_spec
 __all__ = [
     "IN_PROCESS",
     "PAYMENT_REQUESTED",
+    "RESULT_DELIVERED",
+    "RESULT_READY",
     "SUPPLEMENT_REQUESTED",
     "WITHDRAWN",
     "Fee",
     "decide_next",
     "fees_by_procedure",
+    "finishes_at_once",
     "idempotency_key",
+    "result_documents",
     "status_conflict",
     "withdrawable",
 ]
@@ -34,6 +38,8 @@ IN_PROCESS = 4
 SUPPLEMENT_REQUESTED = 5
 PAYMENT_REQUESTED = 6
 WITHDRAWN = 7
+RESULT_READY = 9  # processed, result at the one-stop desk
+RESULT_DELIVERED = 10
 _KEY_MAX = 100
 
 
@@ -73,6 +79,32 @@ def decide_next(body: dict[str, Any], fee_vnd: int, done: frozenset[str]) -> int
     if data.get("ThanhToanTrucTuyen") is True and fee_vnd > 0 and "payment" not in done:
         return PAYMENT_REQUESTED
     return IN_PROCESS
+
+
+def finishes_at_once(body: dict[str, Any]) -> bool:
+    """`DuLieuHoSo.XuLyNgay: true` ([ours], specs/agency.yaml): once in process (4), the
+    reference agency issues the result (9) and delivers it online (10) at once."""
+    data = body.get("DuLieuHoSo") or {}
+    return data.get("XuLyNgay") is True
+
+
+# The result a procedure issues, by MaTTHC. Temporary residence: the residence authority's
+# notice of the result ([recall]: form CT08 of Circular 56/2021/TT-BCA).
+_RESULT_NAMES = {"1.004194": "Thông báo về kết quả giải quyết, hủy bỏ đăng ký cư trú"}
+_RESULT_DEFAULT = "Văn bản kết quả giải quyết thủ tục hành chính"
+
+
+def result_documents(procedure_code: str, dossier_code: str, issued: str) -> list[dict[str, str]]:
+    """DanhSachGiayToKetQua ([ours] item shape): the document's name, its number (the
+    dossier's serial for the day, so two results never share one) and its date of issue."""
+    serial = dossier_code.rsplit("-", 1)[-1]
+    return [
+        {
+            "TenGiayTo": _RESULT_NAMES.get(procedure_code, _RESULT_DEFAULT),
+            "SoKyHieu": f"{serial}/TB-{dossier_code.split('-', 1)[0]}",
+            "NgayBanHanh": issued,
+        }
+    ]
 
 
 def status_conflict(code: str, current: int, allowed: frozenset[int], what: str) -> ProblemError:

@@ -21,6 +21,9 @@ class Behaviour:
     verify_applicant: bool = True
     sync_status: bool = True
     dvc_date_format: bool = True
+    vn_timestamps: bool = True  # NgayCapNhat in Vietnam time; off, a server clock left on UTC
+    working_day_deadlines: bool = True  # NgayHenTra in working days; off, calendar days
+    result_documents: bool = True  # 9 and 10 list the result (DanhSachGiayToKetQua)
     idempotent_resubmission: bool = True
     discreet_errors: bool = True
     retry_transient: bool = True  # at the population database
@@ -168,6 +171,25 @@ FAULTS: dict[str, Fault] = {
             "syncs status with ISO 8601 dates instead of yyyyMMddHHmmss",
             ("SYNC-STATUS-VALID@1",),
             Behaviour(dvc_date_format=False),
+        ),
+        Fault(
+            "utc-timestamps",
+            "writes NgayCapNhat from a server clock on UTC: seven hours behind Vietnam time",
+            ("SYNC-TIMESTAMPS@1",),
+            Behaviour(vn_timestamps=False),
+        ),
+        Fault(
+            "calendar-day-deadlines",
+            "counts NgayHenTra in calendar days with the day of filing as day one, ignoring "
+            "weekends, holidays and the 15:00 cut-off",
+            ("SYNC-DUE-DATE@1",),
+            Behaviour(working_day_deadlines=False),
+        ),
+        Fault(
+            "result-without-documents",
+            "finishes and delivers dossiers (9, 10) without listing the result documents",
+            ("SYNC-RESULT@1",),
+            Behaviour(result_documents=False),
         ),
         Fault(
             "reprocesses-resubmissions",

@@ -15,7 +15,8 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,14 +24,18 @@ import httpx
 from simulators.agencies.actions import (
     IN_PROCESS,
     PAYMENT_REQUESTED,
+    RESULT_DELIVERED,
+    RESULT_READY,
     SUPPLEMENT_REQUESTED,
     Fee,
     decide_next,
+    finishes_at_once,
+    result_documents,
 )
 from simulators.agencies.catalogue import Behaviour
 from simulators.agencies.lookups import ApplicantReader
 from simulators.agencies.store import Action, AgencyStore, Dossier
-from simulators.common.clock import add_working_days, format_dvc, now_vn, parse_dvc
+from simulators.common.clock import VN_TZ, add_working_days, format_dvc, now_vn, parse_dvc
 from simulators.common.oauth_client import TokenClient, TokenRequestError
 from simulators.common.resources import load_yaml_spec
 from simulators.identity.resources import POPULATION, PORTAL
@@ -72,6 +77,8 @@ class Processor:
     _locks: dict[str, tuple[asyncio.Lock, int]] = field(
         default_factory=dict, init=False, repr=False
     )
+    # When each dossier being finished got its result (9), for the 9 and 10 syncs.
+    _finished: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
 
     async def process(self, code: str) -> None:
         dossier = self.store.get(code)
@@ -90,7 +97,10 @@ class Processor:
                 await self._advance(code, _REFUSED)
             elif await self._advance(code, _ACCEPTED):
                 await self.read_applicant(dossier)
-                await self._advance(code, self.next_status(dossier), frozenset({_ACCEPTED}))
+                following = self.next_status(dossier)
+                moved = await self._advance(code, following, frozenset({_ACCEPTED}))
+                if moved and following == IN_PROCESS:
+                    await self._finish(code)
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
             # The dossier stays at its last status; a real system would park it for retry.
             log.warning("processing of %s stopped: %s", code, exc)
@@ -145,8 +155,24 @@ class Processor:
                 following = self.next_status(dossier)
                 if following != IN_PROCESS:  # e.g. the payment after a supplement
                     await self._advance(code, following, frozenset({IN_PROCESS}))
+                else:
+                    await self._finish(code)
         except (httpx.HTTPError, TokenRequestError, ValueError) as exc:
             log.warning("sync of %s → %s failed: %s", code, status, exc)
+
+    async def _finish(self, code: str) -> None:
+        """`DuLieuHoSo.XuLyNgay` ([ours]): from 4, the result is issued (9) and delivered
+        online (10) at once. Only ever called at 4, so the supplement and the payment the
+        form asked for come first; a withdrawal in between wins the compare-and-set."""
+        dossier = self.store.get(code)
+        if dossier is None or not finishes_at_once(dossier.body):
+            return
+        self._finished[code] = now_vn()
+        try:
+            if await self._advance(code, RESULT_READY, frozenset({IN_PROCESS})):
+                await self._advance(code, RESULT_DELIVERED, frozenset({RESULT_READY}))
+        finally:
+            self._finished.pop(code, None)
 
     @asynccontextmanager
     async def _lock(self, code: str) -> AsyncIterator[None]:
@@ -208,17 +234,28 @@ class Processor:
 
     def _sync_payload(self, dossier: Dossier, status: int) -> dict[str, Any]:
         received = parse_dvc(dossier.received_at)
-        due = add_working_days(received, self.deadline_days.get(dossier.procedure_code, 3))
         payload = {
             "MaHoSo": dossier.code,
             "MaTTHC": dossier.procedure_code,
             "TrangThaiHoSo": status,
             "NgayTiepNhan": self._date(received),
-            "NgayHenTra": self._date(due),
-            "NgayCapNhat": self._date(now_vn()),
+            "NgayHenTra": self._date(self._due(dossier, received)),
+            "NgayCapNhat": self._update_stamp(),
             "DonViXuLy": self.agency_id,
         }
         return payload | self._status_details(dossier, status)
+
+    def _due(self, dossier: Dossier, received: datetime) -> datetime:
+        days = self.deadline_days.get(dossier.procedure_code, 3)
+        if self.behaviour.working_day_deadlines:
+            return add_working_days(received, days)
+        return _calendar_due(received, days)
+
+    def _update_stamp(self) -> str:
+        """NgayCapNhat; the utc-timestamps fault writes the wall clock of a server on UTC."""
+        if self.behaviour.vn_timestamps:
+            return self._date(now_vn())
+        return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def _status_details(self, dossier: Dossier, status: int) -> dict[str, Any]:
         """What the citizen must know at this status: the reason, the fee, the documents."""
@@ -233,9 +270,26 @@ class Processor:
         if status == PAYMENT_REQUESTED:
             amount = self.fee_vnd(dossier.procedure_code)
             return {"GhiChu": f"Yêu cầu nộp lệ phí trực tuyến {amount} đồng"}
+        details: dict[str, Any] = {}
         if fees and self.store.has_action(dossier.code, "payment"):
-            return {"DanhSachLePhi": [_fee_line(fee) for fee in fees]}
-        return {}
+            details["DanhSachLePhi"] = [_fee_line(fee) for fee in fees]
+        if status in (RESULT_READY, RESULT_DELIVERED):
+            details |= self._result_details(dossier, status)
+        return details
+
+    def _result_details(self, dossier: Dossier, status: int) -> dict[str, Any]:
+        """When handling ended and what it produced (9); at 10 also when and how the
+        result reached the citizen — online, through the portal."""
+        finished = self._date(self._finished.get(dossier.code) or now_vn())
+        details: dict[str, Any] = {"NgayKetThucXuLy": finished}
+        if self.behaviour.result_documents:
+            documents = result_documents(dossier.procedure_code, dossier.code, finished)
+            details["DanhSachGiayToKetQua"] = documents
+        if status == RESULT_DELIVERED:
+            details["NgayTra"] = self._date(now_vn())
+            details["HinhThuc"] = 2  # online
+            details["ThongTinTra"] = "Kết quả điện tử đã trả qua Cổng Dịch vụ công quốc gia"
+        return details
 
     def _date(self, moment: datetime) -> str:
         return format_dvc(moment) if self.behaviour.dvc_date_format else moment.isoformat()
@@ -276,6 +330,13 @@ class Processor:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
+
+
+def _calendar_due(received: datetime, days: int) -> datetime:
+    """The calendar-day-deadlines fault: `days` calendar days with the day of filing as day
+    one, at 17:00 — never before the reception itself, so the portal still accepts it."""
+    last = received.astimezone(VN_TZ).date() + timedelta(days=max(days - 1, 0))
+    return max(datetime.combine(last, time(17, 0), VN_TZ), received)
 
 
 def _fee_line(fee: Fee) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from simulators.common.tokens import TokenVerifier, require_scope
 from simulators.common.validation import SchemaValidator
 from simulators.portal.actions import CitizenActions
 from simulators.portal.births import Births
+from simulators.portal.calendar_api import CalendarApi
 from simulators.portal.citizen import CitizenApi
 from simulators.portal.clock import Clock
 from simulators.portal.feedback import FeedbackApi
@@ -248,12 +249,14 @@ def create_app(
     groups = GroupApi(portal.rules, citizen, births)
     feedback = FeedbackApi(portal.rules, verifier)
     views = Views(portal.rules)
+    calendar = CalendarApi(portal.rules.catalogue)
     routes = [
         Route("/v1/status-sync", portal.sync, methods=["POST"]),
         Route("/legacy/auth", legacy.auth, methods=["POST"]),
         Route("/legacy/integration", legacy.integration, methods=["POST"]),
         Route("/v1/procedures", views.procedures, methods=["GET"]),
         Route("/v1/procedures/{code}", views.procedure, methods=["GET"]),
+        Route("/v1/calendar/due-date", calendar.due_date, methods=["GET"]),
         Route("/v1/index-766", views.index_json, methods=["GET"]),
         Route("/dashboard/766", views.dashboard, methods=["GET"]),
         Route("/v1/citizen/dossiers", citizen.submit, methods=["POST"]),

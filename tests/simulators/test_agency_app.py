@@ -374,6 +374,10 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "skips-applicant-verification",
         "never-syncs-status",
         "iso-dates-in-sync",
+        # Timestamps, due dates and results: test_agency_results.py.
+        "utc-timestamps",
+        "calendar-day-deadlines",
+        "result-without-documents",
         "reprocesses-resubmissions",
         "verbose-errors",
         "gives-up-on-outage",
