@@ -28,6 +28,8 @@ class Behaviour:
     discreet_errors: bool = True
     retry_transient: bool = True  # at the population database
     retry_portal_transient: bool = True  # status syncs the portal answers 503
+    honour_retry_after: bool = True  # off: its own back-off (0.5, 1, 2 s), header ignored
+    time_limit_population: bool = True  # off: waits as long as the population database takes
     lock_withdrawn: bool = True  # a withdrawn dossier takes no payment
     limit_rate: bool = True  # a per-client token bucket (ratelimit.py)
     limit_with_429: bool = True  # a client over its rate is answered 429, not 503
@@ -200,14 +202,28 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "gives-up-on-outage",
             "calls the population database once and leaves the dossier stuck on a 503",
-            ("RES-TRANSIENT-RETRY@1",),
+            # Nor does it retry a call cut off by its time limit while the database hangs.
+            ("RES-TRANSIENT-RETRY@1", "RES-SLOW-DEPENDENCY@1"),
             Behaviour(retry_transient=False),
         ),
         Fault(
             "drops-syncs-on-portal-outage",
             "sends each status sync once and drops it when the portal answers 503",
-            ("RES-PORTAL-RETRY@1",),
+            # A 429 the same: it sends the next status at once and never the refused one.
+            ("RES-PORTAL-RETRY@1", "RES-RETRY-AFTER@1"),
             Behaviour(retry_portal_transient=False),
+        ),
+        Fault(
+            "ignores-retry-after",
+            "retries 429 and 503 on its own schedule (0.5, 1, 2 s), sooner than Retry-After asks",
+            ("RES-RETRY-AFTER@1",),
+            Behaviour(honour_retry_after=False),
+        ),
+        Fault(
+            "waits-forever-on-population",
+            "puts no time limit on population-database calls, so a hung call holds the dossier",
+            ("RES-SLOW-DEPENDENCY@1",),
+            Behaviour(time_limit_population=False),
         ),
         Fault(
             "accepts-payment-after-withdrawal",

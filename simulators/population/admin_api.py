@@ -173,7 +173,7 @@ class AdminApi:
         client_id = request.path_params["client_id"]
         if request.method == "DELETE":
             require_admin(request, self.token)
-            self.controls.faults.pop(client_id, None)
+            self.controls.clear_faults(client_id)  # lets go the calls they hold
             self._save_controls()
             return Response(status_code=204)
         body = await self._body(request, "FaultConfig")

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -380,4 +380,12 @@ def create_app(
         yield
         jobs.stop()  # running jobs end at their next batch
 
-    return Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    handlers = {**exception_handlers(), ClientDisconnect: _on_client_gone}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+
+
+async def _on_client_gone(request: Request, exc: Exception) -> Response:
+    # The caller gave up before we read its body — e.g. its time limit ran out while an
+    # injected hang held the call (RES-SLOW-DEPENDENCY). Nobody is left to answer, and
+    # this is no server error to log; 499 is what proxies write for it.
+    return Response(status_code=499)

@@ -10,7 +10,7 @@ import asyncio
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from simulators.common.problems import ProblemError
@@ -52,6 +52,10 @@ class Faults:
     timeout_rate: float = 0.0
     timeout_s: float = 30.0
     expires_at: float | None = field(default=None, repr=False)
+    # Set when these faults are cleared or replaced: calls they still hold are let go, so a
+    # harness that is done with a hang does not leave requests sleeping (and a sandbox
+    # shutting down waiting) for the rest of it.
+    released: bool = field(default=False, repr=False, compare=False)
 
     def active(self) -> bool:
         return self.expires_at is None or time.monotonic() < self.expires_at
@@ -60,8 +64,7 @@ class Faults:
         return None if self.expires_at is None else max(0.0, self.expires_at - time.monotonic())
 
     def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["expires_at"]
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         data["remaining_s"] = self.remaining_s()
         return data
 
@@ -87,7 +90,14 @@ class Controls:
 
     def set_faults(self, client_id: str, faults: Faults, duration_s: float | None) -> None:
         faults.expires_at = None if duration_s is None else time.monotonic() + duration_s
+        self.clear_faults(client_id)
         self.faults[client_id] = faults
+
+    def clear_faults(self, client_id: str) -> None:
+        """Stop injecting faults for the client, letting go the calls they hold."""
+        faults = self.faults.pop(client_id, None)
+        if faults is not None:
+            faults.released = True
 
     def snapshot(self) -> dict[str, Any]:
         """The configuration as JSON-able data; a fault's expiry becomes wall-clock time,
@@ -138,10 +148,10 @@ class Controls:
 
     async def _inject(self, faults: Faults) -> None:
         if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
+            await _hold(faults, faults.latency_ms / 1000)
         draw = self._rng.random()
         if draw < faults.timeout_rate:
-            await asyncio.sleep(faults.timeout_s)
+            await _hold(faults, faults.timeout_s)
             raise ProblemError(
                 504,
                 "Gateway timeout",
@@ -159,6 +169,18 @@ class Controls:
             )
         if draw - faults.error_rate < faults.throttle_rate:
             raise throttled(1.0, "injected fault: a 429 storm")
+
+
+_HOLD_STEP_S = 0.05
+
+
+async def _hold(faults: Faults, seconds: float) -> None:
+    """Hold a call `seconds`, or until its faults are cleared or replaced. A flag polled
+    in short sleeps, not an asyncio.Event: an Event is bound to one event loop, and the
+    faults outlive any one loop (a restart, a test client)."""
+    until = time.monotonic() + seconds
+    while not faults.released and (left := until - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, _HOLD_STEP_S))
 
 
 def throttled(wait_s: float, why: str) -> ProblemError:

@@ -7,6 +7,7 @@ problem document the caller received: the harness judges agencies from this log.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,20 @@ def _caller(claims: dict[str, Any]) -> Caller:
     return Caller(None if agency is None else str(agency), None if client is None else str(client))
 
 
+def _code_of(payload: dict[str, Any]) -> str | None:
+    code = payload.get("MaHoSo")
+    return code if isinstance(code, str) and len(code) <= 100 else None
+
+
+async def _dossier_code(request: Request) -> str | None:
+    """The dossier a sync turned away by an outage is about, when its body says so: the
+    outage's record is kept per dossier, so other dossiers' syncs do not blur it."""
+    try:
+        return _code_of(await read_json_object(request))
+    except ProblemError:
+        return None
+
+
 class _Portal:
     """Status sync and the admin surface, sharing one store and one set of rules."""
 
@@ -101,16 +116,20 @@ class _Portal:
         self.outages = Outages()
 
     async def sync(self, request: Request) -> Response:
+        arrived = time.monotonic()  # before any work, for the outage's timing record
         # A 401 happens before anything is recorded: an unauthenticated caller has no
         # agency to attribute the attempt to.
         claims = await self._verifier.verify(request.headers.get("authorization"))
         caller = _caller(claims)
-        # An injected outage is not a refusal: nothing is recorded.
-        self.outages.check(caller.agency_id or caller.client_id or "")
+        agency = caller.agency_id or caller.client_id or ""
+        if self.outages.is_down(agency, arrived):
+            # An injected outage is not a refusal: nothing goes in the sync log.
+            self.outages.refuse(agency, await _dossier_code(request), arrived)
         payload: dict[str, Any] = {}
         try:
             require_scope(claims, SYNC_SCOPE)
             payload = await read_json_object(request)
+            self.outages.note_through(agency, _code_of(payload), arrived)
             return json_response(self.rules.apply(caller, payload, channel="rest", expect_new=None))
         except ProblemError as exc:
             # Store the very document the caller got, so evidence matches what it saw.
@@ -135,12 +154,29 @@ class _Portal:
         if request.method == "DELETE":
             self.outages.end(agency_id)
             return Response(status_code=204)
+        if request.method == "GET":
+            return json_response(self._outage_record(agency_id))
         body = await read_json_object(request)
         self._outage.check(body)
-        self.outages.start(agency_id, float(body["duration_s"]))
-        return json_response(
-            {"agency_id": agency_id, "remaining_s": self.outages.remaining_s(agency_id)}
+        self.outages.start(
+            agency_id,
+            float(body["duration_s"]),
+            status=int(body.get("status", 503)),
+            retry_after_s=int(body.get("retry_after_s", 1)),
         )
+        return json_response(self._outage_record(agency_id))
+
+    def _outage_record(self, agency_id: str) -> dict[str, Any]:
+        record = self.outages.record(agency_id)
+        if record is None:
+            raise ProblemError(
+                404,
+                "No outage",
+                f"No outage was started for agency {agency_id!r} since the portal started; "
+                "start one with PUT on this path.",
+                slug="no-outage",
+            )
+        return record
 
     async def set_route(self, request: Request) -> Response:
         require_admin(request, self._admin_token)
@@ -273,7 +309,9 @@ def create_app(
         Route("/v1/citizen/groups/{code}", groups.track, methods=["GET"]),
         Route("/admin/syncs", portal.syncs, methods=["GET"]),
         Route("/admin/routes", portal.set_route, methods=["POST"]),
-        Route("/admin/agencies/{agency_id}/outage", portal.outage, methods=["PUT", "DELETE"]),
+        Route(
+            "/admin/agencies/{agency_id}/outage", portal.outage, methods=["GET", "PUT", "DELETE"]
+        ),
         Route("/admin/legacy-accounts", portal.add_legacy_account, methods=["POST"]),
         Route("/admin/outbox", portal.outbox_messages, methods=["GET"]),
         Route("/admin/outbox/{message_id}/requeue", portal.requeue, methods=["POST"]),

@@ -1,42 +1,116 @@
 """Short portal outages the harness switches on per agency, to grade how an agency copes
-when the portal cannot take its status syncs (RES-PORTAL-RETRY).
+when the portal cannot take its status syncs (RES-PORTAL-RETRY, RES-RETRY-AFTER).
 
-While an agency's outage lasts, its syncs are answered 503 with Retry-After and are not
-recorded: the portal was down, it did not refuse them. In memory, and short by design
-(at most 60 s): a restarted portal is up.
+While an agency's outage lasts, its syncs are answered 503 (down) or 429 (throttled) with
+Retry-After and are not put in the sync log: the portal did not judge them. Each outage
+keeps a record of *when* it turned a request away and when each dossier it turned away
+came back after the end, so the harness can measure whether the agency waited as long as
+Retry-After said. Times are offsets in seconds from the outage's start on this process's
+monotonic clock (immune to wall-clock steps). In memory, and short by design (at most
+60 s): a restarted portal is up and has forgotten its outages.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from simulators.common.problems import ProblemError
 
-__all__ = ["MAX_OUTAGE_S", "Outages"]
+__all__ = ["MAX_OUTAGE_S", "MAX_RECORDED", "Outages"]
 
 MAX_OUTAGE_S = 60.0
+# A hostile agency may hammer the portal during an outage: the record keeps the first
+# requests (enough to judge any back-off) and only counts the rest.
+MAX_RECORDED = 1000
+
+_TITLES = {429: "Too many requests", 503: "Service unavailable"}
+_DETAILS = {
+    429: "Injected throttling: the portal takes no status syncs from this agency right now",
+    503: "Injected outage: the portal cannot take status syncs right now",
+}
+
+
+@dataclass(slots=True)
+class _Outage:
+    status: int
+    retry_after_s: int
+    duration_s: float
+    started: float  # time.monotonic()
+    until: float
+    refused: list[tuple[float, str | None]] = field(default_factory=list)
+    refused_total: int = 0
+    waiting: set[str | None] = field(default_factory=set)  # refused, not back yet
+    let_through: list[tuple[float, str | None]] = field(default_factory=list)
+
+    def offset(self, at: float) -> float:
+        return round(at - self.started, 4)
+
+    def public(self, agency_id: str) -> dict[str, Any]:
+        return {
+            "agency_id": agency_id,
+            "status": self.status,
+            "retry_after_s": self.retry_after_s,
+            "duration_s": self.duration_s,
+            "remaining_s": max(0.0, self.until - time.monotonic()),
+            "refused_total": self.refused_total,
+            "refused": [{"at_s": at, "dossier_code": code} for at, code in self.refused],
+            "let_through": [{"at_s": at, "dossier_code": code} for at, code in self.let_through],
+        }
 
 
 class Outages:
     def __init__(self) -> None:
-        self._until: dict[str, float] = {}
+        self._outages: dict[str, _Outage] = {}
 
-    def start(self, agency_id: str, duration_s: float) -> None:
-        self._until[agency_id] = time.monotonic() + duration_s
+    def start(
+        self, agency_id: str, duration_s: float, status: int = 503, retry_after_s: int = 1
+    ) -> None:
+        """A new outage replaces the agency's last one and its record."""
+        now = time.monotonic()
+        self._outages[agency_id] = _Outage(
+            status, retry_after_s, duration_s, started=now, until=now + duration_s
+        )
 
     def end(self, agency_id: str) -> None:
-        self._until.pop(agency_id, None)
+        """End the outage now; its record stays readable until the next one starts."""
+        outage = self._outages.get(agency_id)
+        if outage is not None:
+            outage.until = min(outage.until, time.monotonic())
 
     def remaining_s(self, agency_id: str) -> float:
-        return max(0.0, self._until.get(agency_id, 0.0) - time.monotonic())
+        outage = self._outages.get(agency_id)
+        return 0.0 if outage is None else max(0.0, outage.until - time.monotonic())
 
-    def check(self, agency_id: str) -> None:
-        """Raise the 503 the agency gets while its outage lasts."""
-        if self.remaining_s(agency_id) > 0:
-            raise ProblemError(
-                503,
-                "Service unavailable",
-                "Injected outage: the portal cannot take status syncs right now; retry.",
-                slug="injected-outage",
-                headers={"Retry-After": "1"},
-            )
+    def is_down(self, agency_id: str, at: float) -> bool:
+        outage = self._outages.get(agency_id)
+        return outage is not None and at < outage.until
+
+    def refuse(self, agency_id: str, dossier_code: str | None, at: float) -> NoReturn:
+        """Record the refusal of a request that arrived at `at`, then raise its answer."""
+        outage = self._outages[agency_id]
+        outage.refused_total += 1
+        if len(outage.refused) < MAX_RECORDED:
+            outage.refused.append((outage.offset(at), dossier_code))
+            outage.waiting.add(dossier_code)
+        raise ProblemError(
+            outage.status,
+            _TITLES[outage.status],
+            f"{_DETAILS[outage.status]}; retry after {outage.retry_after_s} s.",
+            slug="injected-outage",
+            headers={"Retry-After": str(outage.retry_after_s)},
+        )
+
+    def note_through(self, agency_id: str, dossier_code: str | None, at: float) -> None:
+        """After the outage: record the first request of each dossier it turned away."""
+        outage = self._outages.get(agency_id)
+        if outage is None or dossier_code not in outage.waiting:
+            return
+        outage.waiting.discard(dossier_code)
+        outage.let_through.append((outage.offset(at), dossier_code))
+
+    def record(self, agency_id: str) -> dict[str, Any] | None:
+        """The agency's last outage and what it saw, or None if it never had one."""
+        outage = self._outages.get(agency_id)
+        return None if outage is None else outage.public(agency_id)

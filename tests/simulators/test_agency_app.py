@@ -382,6 +382,9 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "verbose-errors",
         "gives-up-on-outage",
         "drops-syncs-on-portal-outage",
+        # Retry-After and time limits: test_agency_resilience.py.
+        "ignores-retry-after",
+        "waits-forever-on-population",
         "accepts-payment-after-withdrawal",
         "never-rate-limits",
         "sheds-load-with-503",
