@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulators.agencies.actions import (
@@ -141,6 +141,59 @@ def _repeat_conflict(what: str, key: str) -> ProblemError:
     )
 
 
+# The submission fields the agency parses on receipt (the store's key, the procedure,
+# the dates) and those processing hands on to the population database as they are.
+_FIELDS_PARSED = (("MaHoSo",), ("MaTTHC",), ("NgayNopHoSo",), ("ChuHoSo", "NgaySinh"))
+_FIELDS_PASSED_ON = (("ChuHoSo", "SoDinhDanh"), ("ChuHoSo", "HoVaTen"))
+
+
+def _field(body: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = body
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _check_fields_read(body: dict[str, Any]) -> None:
+    """The accepts-invalid-dossiers fault: hand-written validation of what the code reads,
+    so nothing crashes, and nothing else of the contract (patterns, types and lengths of
+    what it passes on, enums, unknown fields) — the way an agency that never compiled the
+    schema validates."""
+    errors = [
+        FieldError("/" + "/".join(path), "missing or not text", "send it as a JSON string")
+        for path in _FIELDS_PARSED
+        if not isinstance(_field(body, path), str)
+    ]
+    errors += [
+        FieldError("/" + "/".join(path), "missing", "send the applicant's details")
+        for path in _FIELDS_PASSED_ON
+        if _field(body, path) is None
+    ]
+    if not errors and not _DOSSIER_CODE.fullmatch(body["MaHoSo"]):
+        errors.append(FieldError("/MaHoSo", "malformed", "<agency id>-<yyMMdd>-<NNNN>"))
+    if not isinstance(body.get("DuLieuHoSo", {}), dict):
+        errors.append(FieldError("/DuLieuHoSo", "not an object", "send the form data as an object"))
+    if errors:
+        raise ProblemError(
+            422, "Invalid request", "Some fields are missing or malformed.", errors=tuple(errors)
+        )
+
+
+def _family_and_given(full_name: str) -> tuple[str, str]:
+    """The crashes-on-one-word-names fault: a name split that takes two words for granted
+    and so raises (an unhandled ValueError, a 500) on a one-word name."""
+    family, *_, given = full_name.split()
+    return family, given
+
+
+class _FrameworkNotFound(Exception):
+    """The undocumented-answers fault: a 404 left to the framework's default answer."""
+
+
+async def _framework_not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+
 class AgencyApi:
     """Request handlers; one instance per app, holding the pieces the lifespan builds."""
 
@@ -170,10 +223,11 @@ class AgencyApi:
 
     async def submit(self, request: Request) -> Response:
         await self._authorize(request, "dossier.submit")
-        idempotency_key(request)  # MaHoSo identifies the dossier; the key is only checked
+        if self.config.behaviour.validate_submissions:  # the fault ignores what it does not use
+            idempotency_key(request)  # MaHoSo identifies the dossier; the key is only checked
         body = await read_json_object(request)
         request.state.body = body  # only the verbose-errors fault echoes it back
-        self.submission.check(body)
+        self._check_submission(body)
         _check_dates(body)
         self._check_procedure(body["MaTTHC"])
         dossier, created = self.store.insert_if_new(body)
@@ -198,8 +252,18 @@ class AgencyApi:
     def _dossier(self, code: str) -> Dossier:
         dossier = self.store.get(code)
         if dossier is None:
+            if not self.config.behaviour.problem_not_found:
+                raise _FrameworkNotFound  # the fault: the framework's default 404
             raise ProblemError(404, "Not found", f"No dossier {code} was received here.")
         return dossier
+
+    def _check_submission(self, body: dict[str, Any]) -> None:
+        if self.config.behaviour.validate_submissions:
+            self.submission.check(body)
+        else:
+            _check_fields_read(body)  # the accepts-invalid-dossiers fault
+        if not self.config.behaviour.any_applicant_name:
+            _family_and_given(body["ChuHoSo"]["HoVaTen"])  # the crashes-on-one-word-names fault
 
     async def _action(
         self, request: Request, validator: SchemaValidator
@@ -369,6 +433,8 @@ def create_app(config: AgencyConfig) -> Starlette:
     handlers = exception_handlers()
     if not config.behaviour.discreet_errors:
         handlers[ProblemError] = _verbose_problem
+    if not config.behaviour.problem_not_found:
+        handlers[_FrameworkNotFound] = _framework_not_found
     return Starlette(
         routes=routes,
         exception_handlers=handlers,

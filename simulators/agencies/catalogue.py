@@ -26,6 +26,10 @@ class Behaviour:
     result_documents: bool = True  # 9 and 10 list the result (DanhSachGiayToKetQua)
     idempotent_resubmission: bool = True
     discreet_errors: bool = True
+    # The contract (AGY-NO-SERVER-ERROR, AGY-CONTRACT, AGY-REJECT-INVALID; app.py).
+    any_applicant_name: bool = True  # off: a one-word HoVaTen crashes the name split (500)
+    problem_not_found: bool = True  # off: an unknown dossier is a bare {"detail": ...} JSON 404
+    validate_submissions: bool = True  # off: only the fields it reads are checked, by hand
     retry_transient: bool = True  # at the population database
     retry_portal_transient: bool = True  # status syncs the portal answers 503
     honour_retry_after: bool = True  # off: its own back-off (0.5, 1, 2 s), header ignored
@@ -266,6 +270,27 @@ FAULTS: dict[str, Fault] = {
             "puts debug details, the server version and the caller's data in error answers",
             ("SEC-ERROR-DISCLOSURE@1",),
             Behaviour(discreet_errors=False),
+        ),
+        Fault(
+            "crashes-on-one-word-names",
+            "splits the applicant's name into family and given name and fails with a server "
+            "error when HoVaTen is a single word",
+            ("AGY-NO-SERVER-ERROR@1",),
+            Behaviour(any_applicant_name=False),
+        ),
+        Fault(
+            "undocumented-answers",
+            "answers an unknown dossier with its framework's default 404, plain JSON "
+            "{detail: Not Found}, instead of the documented problem+json",
+            ("AGY-CONTRACT@1",),
+            Behaviour(problem_not_found=False),
+        ),
+        Fault(
+            "accepts-invalid-dossiers",
+            "checks by hand only the submission fields it reads, so a dossier with a malformed "
+            "PIN, an unknown channel, unknown fields or a malformed Idempotency-Key is accepted",
+            ("AGY-REJECT-INVALID@1",),
+            Behaviour(validate_submissions=False),
         ),
         *_STRICT_FAULTS,
     )
