@@ -54,6 +54,12 @@ class RunSettings:
     # still pending end as errors, so a hostile target cannot hold the run hostage.
     time_budget_s: float = 900.0
     tls: TlsCredentials | None = None  # required by the strict profile
+    # `--procedures`: the procedure codes whose scenarios run (harness/scenarios.py);
+    # None runs those the agency declares at GET /procedures.
+    procedures: tuple[str, ...] | None = None
+    # `--allow-remote-burst`: the operator owns the target and lets SEC-RATE-LIMIT send its
+    # bounded burst beyond loopback; without it a remote target's rate limit is not judged.
+    allow_remote_burst: bool = False
 
     @property
     def strict(self) -> bool:

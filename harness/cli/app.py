@@ -110,6 +110,20 @@ def certify(
         Path | None,
         typer.Option(help="strict: CA of the target's server certificate [sandbox CA]."),
     ] = None,
+    procedures: Annotated[
+        str | None,
+        typer.Option(
+            help="Procedure codes whose scenarios run, e.g. 1.004194,1.001193 "
+            "[those the agency declares at GET /procedures]."
+        ),
+    ] = None,
+    allow_remote_burst: Annotated[
+        bool,
+        typer.Option(
+            help="Let SEC-RATE-LIMIT send its bounded burst (at most 1,500 requests in 5 s) "
+            "to a target that is not on this machine; only for systems you operate."
+        ),
+    ] = False,
 ) -> None:
     """Certify an agency system; exit 0 pass, 1 fail, 3 could not judge.
 
@@ -136,6 +150,8 @@ def certify(
             else None,
             profile=profile,
             target_ca=target_ca,
+            procedures=procedures,
+            allow_remote_burst=allow_remote_burst,
         )
     )
 

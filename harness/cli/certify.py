@@ -37,6 +37,7 @@ __all__ = [
     "LoadChoice",
     "certify_and_report",
     "check_agency_id",
+    "check_procedures",
     "check_profile",
     "check_target_url",
     "issue_if_passed",
@@ -89,6 +90,15 @@ def tls_credentials(state_dir: Path, target_ca: Path | None = None) -> TlsCreden
             f"the sandbox PKI under {pki.directory} is unusable: {exc}"
         ) from None
     return TlsCredentials(target_ca or pki.ca_file, harness.cert_file, harness.key_file)
+
+
+def check_procedures(
+    procedures: str | None, option: str = "--procedures"
+) -> tuple[str, ...] | None:
+    """`--procedures 1.004194,1.001193`: the codes whose scenarios run; None, all declared."""
+    from harness.scenarios import parse_procedures
+
+    return None if procedures is None else parse_procedures(procedures, option)
 
 
 def check_agency_id(agency_id: str) -> str:
@@ -282,9 +292,17 @@ def run_certify(
     load: LoadChoice | None = None,
     profile: str = "baseline",
     target_ca: Path | None = None,
+    procedures: str | None = None,
+    allow_remote_burst: bool = False,
 ) -> int:
     target_url, agency = check_target_url(target), check_agency_id(agency_id)
     check_profile(profile, target_url)
+    if target_ca is not None and profile != "strict":
+        raise ConfigError(
+            f"--target-ca {str(target_ca)!r} is used only by the strict profile; add "
+            "--profile strict or drop it"
+        )
+    scope = check_procedures(procedures)
     tls = tls_credentials(state_dir, target_ca) if profile == "strict" else None
     certificate.check()
     if load is not None:
@@ -301,6 +319,8 @@ def run_certify(
             time_budget_s=time_budget_s,
             profile=profile,
             tls=tls,
+            procedures=scope,
+            allow_remote_burst=allow_remote_burst,
         )
         _, verdict, _ = certify_and_report(settings, load=load)
     issue_if_passed(verdict, out, certificate)

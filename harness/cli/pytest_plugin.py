@@ -34,6 +34,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="baseline",
         help="Security profile: baseline or strict (mutual TLS, bound tokens, signatures).",
     )
+    group.addoption(
+        "--lienthong-target-ca",
+        help="strict: PEM file of the CA that issued the target's server certificate "
+        "[the sandbox CA].",
+    )
+    group.addoption(
+        "--lienthong-allow-remote-burst",
+        action="store_true",
+        help="Let SEC-RATE-LIMIT send its bounded burst to a target beyond this machine.",
+    )
+    group.addoption(
+        "--lienthong-procedures",
+        help="Procedure codes whose scenarios run, e.g. 1.004194,1.001193 "
+        "[those the agency declares at GET /procedures].",
+    )
 
 
 class RequirementItem(pytest.Item):
@@ -91,12 +106,43 @@ def pytest_collection_modifyitems(
         catalogue = load_requirements().for_profile(str(config.getoption("lienthong_profile")))
     except ConfigError as exc:
         raise pytest.UsageError(f"--lienthong-profile: {exc}") from None
+    _procedures(config)  # a bad code is a usage error before anything is collected or run
+    _target_ca(config)
     for requirement in catalogue.requirements:
         key = requirement.key
         items.append(RequirementItem.from_parent(session, name=key, requirement=key))
 
 
 _RESULTS = pytest.StashKey[dict[str, Any]]()
+
+
+def _procedures(config: pytest.Config) -> tuple[str, ...] | None:
+    from harness.cli.certify import check_procedures
+    from harness.errors import ConfigError
+
+    value = config.getoption("lienthong_procedures")
+    try:
+        return check_procedures(None if value is None else str(value), "--lienthong-procedures")
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _target_ca(config: pytest.Config) -> Path | None:
+    value = config.getoption("lienthong_target_ca")
+    if value is None:
+        return None
+    path = Path(str(value))
+    if config.getoption("lienthong_profile") != "strict":
+        raise pytest.UsageError(
+            f"--lienthong-target-ca {str(path)!r} is used only by the strict profile; "
+            "add --lienthong-profile strict or drop it"
+        )
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"--lienthong-target-ca {str(path)!r} is not a file; give the PEM file of the CA "
+            "that issued the agency's server certificate"
+        )
+    return path
 
 
 def _run(config: pytest.Config) -> dict[str, Any]:
@@ -131,7 +177,9 @@ def _certify(config: pytest.Config) -> dict[str, Any]:
             out_dir=out,
             examples=int(config.getoption("lienthong_examples")),
             profile=profile,
-            tls=tls_credentials(state_dir) if profile == "strict" else None,
+            tls=tls_credentials(state_dir, _target_ca(config)) if profile == "strict" else None,
+            procedures=_procedures(config),
+            allow_remote_burst=bool(config.getoption("lienthong_allow_remote_burst")),
         )
         run = certify(settings)
     write_reports(out)

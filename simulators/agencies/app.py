@@ -249,6 +249,11 @@ class AgencyApi:
         await self._authorize(request, "dossier.read")
         return json_response(self._dossier(_dossier_code(request)).status_view())
 
+    async def procedures(self, request: Request) -> Response:
+        """GET /procedures: what this agency takes dossiers for (the harness's scope)."""
+        await self._authorize(request, "dossier.read")
+        return json_response({"DanhSachMaTTHC": list(self.config.procedures)})
+
     def _dossier(self, code: str) -> Dossier:
         dossier = self.store.get(code)
         if dossier is None:
@@ -429,6 +434,7 @@ def create_app(config: AgencyConfig) -> Starlette:
         Route("/dossiers/{dossier_code}/payments", api.pay, methods=["POST"]),
         Route("/dossiers/{dossier_code}/supplements", api.supplement_documents, methods=["POST"]),
         Route("/dossiers/{dossier_code}/withdrawal", api.withdraw, methods=["POST"]),
+        Route("/procedures", api.procedures, methods=["GET"]),
     ]
     handlers = exception_handlers()
     if not config.behaviour.discreet_errors:

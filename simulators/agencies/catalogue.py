@@ -41,6 +41,9 @@ class Behaviour:
     declare_purpose: bool = True
     minimal_lookup: bool = True
     honour_withdrawn_consent: bool = True
+    # Every procedure it handles asks for the online payment its form requests; off, only
+    # temporary residence does (the one procedure the checks other than AGY-SCENARIOS submit).
+    online_payment_every_procedure: bool = True
 
     # The strict security profile (DOMAIN.md §8; strict.py): served over TLS with client
     # certificates, certificate-bound tokens and RFC 9421 signatures. Off: baseline.
@@ -264,6 +267,13 @@ FAULTS: dict[str, Fault] = {
             "keeps reading under a VNeID consent after the citizen withdrew it",
             ("POP-CONSENT-WITHDRAWN@1",),
             Behaviour(honour_withdrawn_consent=False),
+        ),
+        Fault(
+            "desk-fees-beyond-temporary-residence",
+            "asks for the online payment on temporary residence only, and leaves every other "
+            "procedure's fee (e.g. a birth group's residence registration) for the desk",
+            ("AGY-SCENARIOS@1",),
+            Behaviour(online_payment_every_procedure=False),
         ),
         Fault(
             "verbose-errors",

@@ -136,7 +136,11 @@ class Processor:
     def next_status(self, dossier: Dossier) -> int:
         """Where the dossier goes from 2 or 4, given the citizen actions already done."""
         done = {k for k in ("supplement", "payment") if self.store.has_action(dossier.code, k)}
-        return decide_next(dossier.body, self.fee_vnd(dossier.procedure_code), frozenset(done))
+        fee = self.fee_vnd(dossier.procedure_code)
+        everywhere = self.behaviour.online_payment_every_procedure
+        if not everywhere and dossier.procedure_code != "1.004194":  # temporary residence
+            fee = 0  # the fault: this procedure's fee is left for the desk
+        return decide_next(dossier.body, fee, frozenset(done))
 
     async def _advance(
         self, code: str, status: int, allowed: frozenset[int] = frozenset({_RECEIVED})

@@ -125,13 +125,16 @@ class StubAgency:
 def certify_with(tmp_path: Path) -> Iterator[Any]:
     closing: list[Any] = []
 
-    def run(agency: StubAgency, base_url: str = "http://127.0.0.1:8710") -> str:
+    def run(
+        agency: StubAgency, base_url: str = "http://127.0.0.1:8710", allow_remote: bool = False
+    ) -> str:
         settings = RunSettings(
             target=Target(base_url, "000.00.01.H29"),
             sandbox=SandboxEndpoints(
                 "http://idp.test", "http://pop.test", "http://portal.test", "a"
             ),
             out_dir=tmp_path,
+            allow_remote_burst=allow_remote,
         )
         evidence = EvidenceLog(tmp_path)
         client = httpx.Client(transport=httpx.MockTransport(agency))
@@ -212,6 +215,12 @@ def test_an_agency_limiting_by_address_is_waited_out_within_bounds(
 
 def test_a_remote_target_is_not_burst(certify_with: Any) -> None:
     agency = StubAgency()
-    with pytest.raises(Skip, match="only to a target on this machine"):
+    with pytest.raises(Skip, match="beyond this machine only with --allow-remote-burst"):
         certify_with(agency, base_url="https://agency.example.gov.vn")
     assert agency.served == 0
+
+
+def test_a_remote_target_is_burst_when_its_operator_allows_it(certify_with: Any) -> None:
+    agency = StubAgency(limit_after=300)
+    summary = certify_with(agency, base_url="https://agency.example.gov.vn", allow_remote=True)
+    assert summary.startswith("429 with Retry-After: 1 after 301 requests")

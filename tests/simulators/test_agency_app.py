@@ -392,6 +392,8 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "reads-without-purpose",
         "over-asks-fields",
         "uses-withdrawn-consent",
+        # Procedures other than temporary residence: tests/harness/test_scenarios.py.
+        "desk-fees-beyond-temporary-residence",
         # The contract (AGY-*): test_agency_contract_faults.py.
         "crashes-on-one-word-names",
         "undocumented-answers",
