@@ -188,6 +188,18 @@ def load(
         float | None, typer.Option(min=1, help="Stop after this many seconds.")
     ] = None,
     request_timeout: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0,
+    security_profile: Annotated[
+        str,
+        typer.Option(
+            help="baseline (bearer tokens), or strict (mutual TLS with the harness's client "
+            "certificate, certificate-bound token, RFC 9421 signature on every request; "
+            "needs an https:// target)."
+        ),
+    ] = "baseline",
+    target_ca: Annotated[
+        Path | None,
+        typer.Option(help="strict: CA of the target's server certificate [sandbox CA]."),
+    ] = None,
 ) -> None:
     """Replay a national peak (admission rush, flash crowd…) and grade it; exit 0 pass, 1 fail."""
     from harness.cli.load import LoadCommand, run_load_command, run_worker_command
@@ -199,6 +211,7 @@ def load(
     command = LoadCommand(
         target, profile, scale, compress, agency_id, out, state_dir, workers, master,
         master_bind, master_port, expect_workers, procedure, max_run_s, request_timeout,
+        security_profile, target_ca,
     )  # fmt: skip
     raise typer.Exit(run_load_command(command))
 

@@ -154,6 +154,7 @@ def _run_load(settings: RunSettings, choice: LoadChoice) -> Outcome:
         target_url=settings.target.base_url, profile=load_profile(choice.profile),
         scale=choice.scale, compress=choice.compress, agency_id=settings.target.agency_id,
         out_dir=settings.out_dir / "load", sandbox=settings.sandbox, max_run_s=choice.max_run_s,
+        tls=settings.tls,  # strict: the load run talks to the agency as certification does
     )  # fmt: skip
     console.print(
         f"[bold]load[/] {choice.profile} at scale {choice.scale:g}, compressed {choice.compress:g}×"

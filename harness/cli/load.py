@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.cli.app import console
-from harness.cli.certify import check_agency_id, check_target_url, sandbox_for
-from harness.context import SandboxEndpoints
+from harness.cli.certify import check_agency_id, check_target_url, sandbox_for, tls_credentials
+from harness.context import PROFILES, SandboxEndpoints, TlsCredentials
 from harness.errors import ConfigError, EnvironmentProblem
 from harness.load.engine import LoadOptions, run_load
 from harness.load.engine import Progress as LoadProgress
@@ -22,7 +23,12 @@ from harness.load.profiles import load_profile
 from harness.load.report import write_load_report
 from harness.load.result import LoadResult
 
-__all__ = ["LoadCommand", "run_load_command", "run_worker_command"]
+__all__ = [
+    "LoadCommand",
+    "check_security_profile",
+    "run_load_command",
+    "run_worker_command",
+]
 
 _STYLE = {"pass": "green", "fail": "red", "error": "yellow"}
 
@@ -44,6 +50,8 @@ class LoadCommand:
     procedure: str
     max_run_s: float | None
     request_timeout_s: float
+    security_profile: str = "baseline"
+    target_ca: Path | None = None
 
 
 def check_scale(scale: float) -> float:
@@ -64,6 +72,40 @@ def check_compress(compress: float) -> float:
     return compress
 
 
+def check_security_profile(profile: str, target_url: str, target_ca: Path | None) -> str:
+    """Known, and fit for the target: strict connects with mutual TLS, so https only."""
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"--security-profile {profile!r} is not a security profile; use one of "
+            f"{', '.join(PROFILES)} (DOMAIN.md §8), e.g. --security-profile strict"
+        )
+    if profile == "strict" and urlsplit(target_url).scheme != "https":
+        raise ConfigError(
+            f"--target {target_url!r}: the strict profile connects with mutual TLS; use the "
+            "agency's https:// URL, e.g. https://127.0.0.1:8710"
+        )
+    if profile != "strict" and target_ca is not None:
+        raise ConfigError(
+            f"--target-ca {str(target_ca)!r} only applies to --security-profile strict; "
+            "add --security-profile strict or leave --target-ca out"
+        )
+    return profile
+
+
+def _strict_needs_an_agency(cmd: LoadCommand) -> None:
+    if cmd.security_profile == "strict" and load_profile(cmd.profile).target != "agency":
+        raise ConfigError(
+            f"--profile {cmd.profile!r} loads the portal, which the strict security profile "
+            "does not cover; use --security-profile baseline for it"
+        )
+
+
+def _tls(cmd: LoadCommand) -> TlsCredentials | None:
+    if cmd.security_profile != "strict":
+        return None
+    return tls_credentials(cmd.state_dir, cmd.target_ca)
+
+
 @contextmanager
 def _progress_display() -> Iterator[Progress]:
     columns = (
@@ -76,7 +118,9 @@ def _progress_display() -> Iterator[Progress]:
         yield progress
 
 
-def _options(cmd: LoadCommand, sandbox: SandboxEndpoints) -> LoadOptions:
+def _options(
+    cmd: LoadCommand, sandbox: SandboxEndpoints, tls: TlsCredentials | None
+) -> LoadOptions:
     return LoadOptions(
         target_url=check_target_url(cmd.target),
         profile=load_profile(cmd.profile),
@@ -92,6 +136,7 @@ def _options(cmd: LoadCommand, sandbox: SandboxEndpoints) -> LoadOptions:
         master_bind=cmd.master_bind if cmd.master else None,
         master_port=cmd.master_port,
         expect_workers=cmd.expect_workers if cmd.master else 0,
+        tls=tls,
     )
 
 
@@ -105,8 +150,9 @@ def _summary(result: LoadResult, out: Path) -> None:
         )
     reason = f" — {escape(result.reason)}" if result.reason else ""
     totals = result.totals
+    strict = " (strict profile)" if result.security_profile == "strict" else ""
     console.print(
-        f"verdict: [{_STYLE[result.verdict]}]{result.verdict.upper()}[/] {result.profile} "
+        f"verdict: [{_STYLE[result.verdict]}]{result.verdict.upper()}[/] {result.profile}{strict} "
         f"against {escape(result.target_url)}: {totals.completed} requests, "
         f"{totals.failed} failed, run {result.status}{reason}"
     )
@@ -119,10 +165,13 @@ def run_load_command(cmd: LoadCommand) -> int:
     load_profile(cmd.profile)
     check_scale(cmd.scale), check_compress(cmd.compress), check_target_url(cmd.target)
     check_agency_id(cmd.agency_id)
+    check_security_profile(cmd.security_profile, check_target_url(cmd.target), cmd.target_ca)
+    _strict_needs_an_agency(cmd)
     if cmd.master and cmd.expect_workers < 1:
         raise ConfigError("--master needs --expect-workers N (N ≥ 1 remote workers)")
+    tls = _tls(cmd)  # checks --target-ca, makes the client certificate on first use
     with sandbox_for(cmd.state_dir) as sandbox, _progress_display() as progress:
-        options = _options(cmd, sandbox)
+        options = _options(cmd, sandbox, tls)
         bar = progress.add_task("load", total=min(options.max_run_s or math.inf, 1e12), line="")
 
         def show(p: LoadProgress) -> None:

@@ -15,14 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.context import SandboxEndpoints
+from harness.context import SandboxEndpoints, TlsCredentials
 from harness.errors import ConfigError, EnvironmentProblem
+from harness.load.auth import signed_spec
 from harness.load.config import RunConfig
 from harness.load.prepare import mint_token, probe_target, sample_applicants
 from harness.load.processes import Children
 from harness.load.profiles import Profile
 from harness.load.result import LoadResult, build_result
 from harness.load.shape import Plan
+from harness.tls import certificate_thumbprint
 
 __all__ = ["LoadOptions", "Progress", "run_load"]
 
@@ -50,6 +52,13 @@ class LoadOptions:
     expect_workers: int = 0  # remote workers to wait for when master_bind is set
     connect_timeout_s: float = 60.0
     abort_after_s: float = 5.0  # stop early once every request failed for this long
+    # The strict security profile (DOMAIN.md §8): mutual TLS with these files, a token
+    # bound to the client certificate, every request signed. None: baseline (bearer).
+    tls: TlsCredentials | None = None
+
+    @property
+    def security_profile(self) -> str:
+        return "baseline" if self.tls is None else "strict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,22 @@ def _plan(options: LoadOptions) -> Plan:
     return Plan(options.profile, options.scale, options.compress)
 
 
+def _check_security(options: LoadOptions) -> None:
+    """The strict profile is an agency API's: over HTTPS, never the portal's status sync."""
+    if options.tls is None:
+        return
+    if options.profile.target != "agency":
+        raise ConfigError(
+            f"load profile {options.profile.name!r} loads the portal, which the strict "
+            "security profile does not cover; use --security-profile baseline for it"
+        )
+    if not options.target_url.startswith("https://"):
+        raise ConfigError(
+            f"--target {options.target_url!r}: the strict profile connects with mutual TLS; "
+            "use the agency's https:// URL, e.g. https://127.0.0.1:8710"
+        )
+
+
 def _config(options: LoadOptions, plan: Plan) -> RunConfig:
     run_s = min(plan.duration_s, options.max_run_s or plan.duration_s)
     lifetime = int(run_s + _STARTUP_GRACE_S + options.connect_timeout_s + 600)
@@ -79,6 +104,7 @@ def _config(options: LoadOptions, plan: Plan) -> RunConfig:
         applicants = sample_applicants(options.sandbox, plan.applicants)
     else:
         audience, scope, subject, applicants = "urn:lienthong:portal", "portal.sync", agency, []
+    tls = options.tls
     token = mint_token(
         options.sandbox,
         audience=audience,
@@ -86,7 +112,9 @@ def _config(options: LoadOptions, plan: Plan) -> RunConfig:
         lifetime_s=lifetime,
         subject=subject,
         agency_id=agency if options.profile.target != "agency" else None,
+        bound_to=None if tls is None else certificate_thumbprint(tls.cert_file),
     )
+    auth = {"kind": "bearer", "token": token} if tls is None else signed_spec(token, tls)
     return RunConfig(
         target_url=options.target_url,
         profile=options.profile.raw,
@@ -94,7 +122,7 @@ def _config(options: LoadOptions, plan: Plan) -> RunConfig:
         compress=options.compress,
         agency_id=agency,
         procedure_code=options.procedure_code,
-        auth={"kind": "bearer", "token": token},
+        auth=auth,
         applicants=applicants,
         out_dir=str(options.out_dir),
         request_timeout_s=options.request_timeout_s,
@@ -173,7 +201,8 @@ def run_load(
 ) -> LoadResult:
     """Run one profile against the target and grade it; never leaves a child behind."""
     plan = _plan(options)
-    probe_target(options.target_url)
+    _check_security(options)
+    probe_target(options.target_url, tls=options.tls)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     (options.out_dir / _TIMELINE).unlink(missing_ok=True)
     config_path = options.out_dir / _CONFIG_FILE

@@ -46,6 +46,7 @@ class LoadResult:
     peak_end_s: float
     locust_version: str | None
     sources: tuple[str, ...]
+    security_profile: str = "baseline"  # strict: mutual TLS, bound token, signed requests
 
     @property
     def exit_code(self) -> int:
@@ -113,4 +114,5 @@ def build_result(
         peak_end_s=plan.peak_end_s,
         locust_version=timeline.get("locust_version"),
         sources=plan.profile.sources,
+        security_profile=options.security_profile,
     )

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from locust import FastHttpUser, LoadTestShape, task
 
-from harness.load.auth import RequestAuth, build_auth
+from harness.load.auth import RequestAuth, build_auth, ssl_context_factory
 from harness.load.config import RunConfig
 from harness.load.profiles import Profile, profile_from_dict
 from harness.load.shape import Plan
@@ -50,7 +50,7 @@ class RunState:
         self.config = config
         self.profile: Profile = profile_from_dict(config.profile)
         self.plan = Plan(self.profile, config.scale, config.compress)
-        self.auth: RequestAuth = build_auth(config.auth)
+        self.auth: RequestAuth = build_auth(config.auth, config.target_url)
         self.recorder = Recorder()
         self.t0: float | None = None  # epoch second the shape started (from the master)
         self.abort_reason: str | None = None
@@ -313,9 +313,14 @@ def bind_users(config: RunConfig) -> type[FastHttpUser]:
 
     Both classes exist from the start because a worker must know the class names the
     master dispatches before the run's configuration reaches it."""
+    tls = ssl_context_factory(config.auth)
     for cls in USER_CLASSES:
         cls.host = config.target_url
         cls.network_timeout = cls.connection_timeout = config.request_timeout_s
+        # strict: one client context for every connection, and the target's certificate
+        # and host name verified (locust's default `insecure` skips both).
+        cls.ssl_context_factory = tls
+        cls.insecure = tls is None
     return LoadApplicant if config.profile["target"] == "agency" else LoadAgencySyncer
 
 

@@ -26,6 +26,7 @@ from locust import User  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.runners import MasterRunner, Runner, WorkerRunner  # noqa: E402
 
+from harness.errors import ConfigError  # noqa: E402
 from harness.load import users  # noqa: E402
 from harness.load.config import RunConfig  # noqa: E402
 from harness.load.snapshot import Snapshot  # noqa: E402
@@ -155,8 +156,13 @@ def run_worker(master_host: str, port: int, timeout_s: float) -> int:
     def on_config(environment: Environment, msg: Any, **_: Any) -> None:
         nonlocal configured
         config = RunConfig.from_dict(_loads(msg.data["config"]))
-        users.configure(config)
-        users.bind_users(config)
+        try:
+            users.configure(config)
+            users.bind_users(config)
+        except ConfigError as exc:  # e.g. strict: the TLS files are not on this machine
+            _log.error("cannot take part in this run: %s", exc)
+            gevent.spawn(runner.quit)  # not from inside the handler's own greenlet
+            return
         configured = True
 
     def on_t0(environment: Environment, msg: Any, **_: Any) -> None:
