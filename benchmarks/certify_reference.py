@@ -39,7 +39,14 @@ _GROUPS = {
     ),
     "idempotency": ("resubmission_is_idempotent",),
     "disclosure": ("errors_disclose_nothing",),
-    "resilience": ("transient_outage_survived", "portal_outage_survived"),
+    "resilience": (
+        "transient_outage_survived",
+        "portal_outage_survived",
+        "retry_after_honoured",
+        "slow_population_survived",
+    ),
+    "scenarios": ("scenarios_followed",),
+    "results": ("results_delivered",),
     "lifecycle": ("lifecycle_respected",),
     "rate limit": ("rate_limit_enforced",),
     # The consent scenario: a dossier paused at 5, the consent withdrawn, a supplement.

@@ -57,7 +57,7 @@ def _failed(run: RunResult) -> set[str]:
 
 def test_the_reference_agency_passes_every_requirement(sandbox: Sandbox, tmp_path: Path) -> None:
     run = _certify(sandbox, tmp_path, "000.00.10.H29", REFERENCE)
-    assert run.verdict is Outcome.PASS
+    assert run.verdict is Outcome.PASS, _explain(run)
     assert {r.outcome for r in run.requirements} == {Outcome.PASS}
     assert (tmp_path / "results.json").exists() and (tmp_path / "evidence.jsonl").exists()
 
@@ -66,7 +66,7 @@ def test_the_strict_reference_agency_passes_every_strict_requirement(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     run = _certify(sandbox, tmp_path, "000.00.11.H29", STRICT_REFERENCE, "strict")
-    assert run.verdict is Outcome.PASS
+    assert run.verdict is Outcome.PASS, _explain(run)
     assert {r.outcome for r in run.requirements} == {Outcome.PASS}
     assert {r.requirement.id for r in run.requirements} >= {"SEC-MTLS", "SEC-SIG-REPLAY"}
 
@@ -78,14 +78,23 @@ def test_each_fault_fails_exactly_its_intended_requirements(
     fault = FAULTS[name]
     agency_id = f"000.00.{20 + sorted(FAULTS).index(name)}.H29"
     run = _certify(sandbox, tmp_path, agency_id, fault.behaviour, fault.profile)
-    assert run.verdict is Outcome.FAIL
-    assert _failed(run) == set(fault.breaks)
-    assert not [r for r in run.requirements if r.outcome is Outcome.ERROR]
+    assert run.verdict is Outcome.FAIL, _explain(run)
+    assert _failed(run) == set(fault.breaks), _explain(run)
+    assert not [r for r in run.requirements if r.outcome is Outcome.ERROR], _explain(run)
+
+
+def _explain(run: RunResult) -> str:
+    """What went other than pass, with each check's summary, for the failure message."""
+    return "\n".join(
+        f"{c.check} ({', '.join(c.requirement_ids)}): {c.outcome.value} — {c.summary[:300]}"
+        for c in run.checks
+        if c.outcome is not Outcome.PASS
+    )
 
 
 def test_an_earlier_runs_audit_history_is_not_evidence(sandbox: Sandbox, tmp_path: Path) -> None:
     """Same client, verified last time, skips verification now: this run must fail."""
-    agency_id = "000.00.50.H29"
+    agency_id = "000.00.99.H29"  # apart from the faults' 000.00.20… and up
     credentials = issue_credentials(sandbox.state_dir, agency_id)
     info = sandbox.info
     endpoints = SandboxEndpoints(
