@@ -152,6 +152,20 @@ FAULTS: dict[str, Fault] = {
             _skips("issuer"),
         ),
         Fault(
+            "accepts-missing-token",
+            "treats a request without an Authorization header as coming from the trusted "
+            "government network, with the portal's rights",
+            ("SEC-TOKEN-MISSING@1",),
+            _skips("presence"),
+        ),
+        Fault(
+            "accepts-forged-signatures",
+            "checks the token's algorithm against its allow-list, then reads the claims "
+            "without verifying the signature",
+            ("SEC-TOKEN-SIGNATURE@1",),
+            _skips("signature"),
+        ),
+        Fault(
             "accepts-alg-none",
             "trusts unsigned tokens that declare alg: none",
             ("SEC-TOKEN-ALG-NONE@1",),

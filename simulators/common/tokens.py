@@ -37,7 +37,16 @@ def _unauthorized(description: str) -> ProblemError:
 
 
 # The checks a faulty agency may skip, each caught by one SEC-TOKEN-* requirement.
-SKIPPABLE_CHECKS = frozenset({"audience", "expiry", "not_before", "issuer", "alg_none"})
+SKIPPABLE_CHECKS = frozenset(
+    {"audience", "expiry", "not_before", "issuer", "alg_none", "signature", "presence"}
+)
+# What a system that skips "presence" grants a request with no Authorization header: the
+# classic "inside the government network means trusted" bug, with the portal's rights.
+_TRUSTED_NETWORK_CLAIMS = {
+    "sub": "internal-network",
+    "client_id": "internal-network",
+    "scope": "dossier.submit dossier.read",
+}
 
 
 class TokenVerifier:
@@ -73,9 +82,16 @@ class TokenVerifier:
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
         """The token's claims, or a 401 problem saying what is wrong with it."""
+        if "presence" in self.skip_checks and not authorization:
+            return dict(_TRUSTED_NETWORK_CLAIMS)
         token = _bearer(authorization)
-        if "alg_none" in self.skip_checks and _header(token).get("alg") == "none":
+        algorithm = _header(token).get("alg")
+        if "alg_none" in self.skip_checks and algorithm == "none":
             claims = _unverified_claims(token)  # the classic bug: trusting alg=none
+        elif "signature" in self.skip_checks and algorithm in ALGORITHMS:
+            # The other classic: the header's algorithm is checked against the allow-list,
+            # then the claims are read without verifying the signature.
+            claims = _unverified_claims(token)
         else:
             claims = await self._verified_claims(token)
         self._check_claims(claims)

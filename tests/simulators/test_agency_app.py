@@ -370,6 +370,8 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         "accepts-future-tokens",
         "accepts-foreign-issuer",
         "accepts-alg-none",
+        "accepts-missing-token",
+        "accepts-forged-signatures",
         "ignores-scope",
         "skips-applicant-verification",
         "never-syncs-status",

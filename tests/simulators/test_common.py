@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -483,6 +485,39 @@ def test_without_audience_enforcement_other_checks_still_apply(
         impostor,
     )
     assert_unauthorized(lax_verifier, bearer(token), "signature")
+
+
+def _skipping(signing_key: ECKey, check: str) -> TokenVerifier:
+    return TokenVerifier(
+        jwks_url="http://idp.test/.well-known/jwks.json",
+        issuer="http://idp.test",
+        audience=AUDIENCE,
+        static_keys=KeySet([signing_key]),
+        skip_checks=frozenset({check}),
+    )
+
+
+def test_skipping_signatures_takes_a_forged_es256_token_but_still_refuses_alg_none(
+    signing_key: ECKey,
+) -> None:
+    verifier = _skipping(signing_key, "signature")
+    now = int(time.time())
+    claims = {"iss": "http://idp.test", "aud": AUDIENCE, "iat": now, "exp": now + 60}
+    impostor = ECKey.generate_key("P-256", parameters={"kid": "test-key"})
+    forged = jwt.encode({"alg": "ES256", "kid": "test-key"}, claims, impostor)
+    assert verify(verifier, bearer(forged))["aud"] == AUDIENCE
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert_unauthorized(verifier, bearer(f"{header}.{body}."), "signature")
+
+
+def test_skipping_presence_trusts_a_bare_request_but_still_verifies_a_token(
+    signing_key: ECKey, make_token: Callable[..., str]
+) -> None:
+    verifier = _skipping(signing_key, "presence")
+    assert verify(verifier, None)["client_id"] == "internal-network"
+    expired = make_token(AUDIENCE, lifetime_s=-3600)
+    assert_unauthorized(verifier, bearer(expired), "expired")
 
 
 def test_an_unreachable_jwks_is_a_503_with_retry_after(make_token: Callable[..., str]) -> None:
