@@ -11,7 +11,9 @@ Honouring Retry-After is measured, not assumed (RES-RETRY-AFTER): the portal thr
 agency's syncs with 429 and records when each refused sync of the dossier arrived and when
 it came back after the end; the gaps must be at least what Retry-After said. A database
 that hangs rather than refuses (RES-SLOW-DEPENDENCY) is the population fault `latency_ms`:
-every call arriving in a short window is held 10 s, then answered normally.
+every call arriving in a short window is held 10 s, then answered normally. A portal that
+hangs (RES-SLOW-PORTAL) is a portal outage with status 504: each sync arriving in the
+window is held 12 s, then answered 504 as a gateway that gave up.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "portal_outage_survived",
     "retry_after_honoured",
     "slow_population_survived",
+    "slow_portal_survived",
     "transient_outage_survived",
 ]
 
@@ -432,3 +435,110 @@ def _not_verified(watch: _Watch, evidence: tuple[str, ...]) -> Finding:
         f"later) within {VERIFIED_WITHIN_S:g} s",
         exchange_ids=evidence,
     )
+
+
+# -- RES-SLOW-PORTAL: the portal hangs on the agency's status syncs ------------------------
+
+PORTAL_HOLD_S = 12.0  # each sync arriving in the window is held this long, then 504
+# Only a time limit outlasts a 12 s hang: an agency that waits it out cannot have synced
+# before 12 s; one that gives up after a few seconds and retries is through well within 9.
+SYNCED_WITHIN_S = 9.0
+
+
+@check("RES-SLOW-PORTAL@1")
+def slow_portal_survived(ctx: CheckContext) -> str:
+    """Status syncs the portal hung on are time-limited and retried, and reach it soon
+    after; the agency's API stays prompt meanwhile."""
+    if not journeys(ctx).genuine.syncs:
+        raise Skip("the agency synced nothing even without a hang; nothing to time-limit")
+    citizen = sample_citizens(ctx, 1)[0]
+    token = agency_token(ctx)
+    dossier = dossier_for(ctx, citizen)
+    hang = _start_portal_outage(ctx, status=504, hold_s=PORTAL_HOLD_S)
+    try:
+        submitted = _submit(ctx, dossier, token)
+        if submitted.status not in (200, 202):
+            raise EnvironmentProblem(
+                f"the agency answered {submitted.status} to a valid dossier; "
+                "the check could not start"
+            )
+        seen = _watch_syncs(ctx, dossier["MaHoSo"], token)
+    finally:
+        # Judged: let go the syncs still held rather than leave them hanging.
+        with contextlib.suppress(TransportFailure):
+            ctx.request("DELETE", _portal_outage_url(ctx), headers=_admin(ctx))
+    filing = _Answer("the filing (POST /dossiers)", submitted.elapsed_s, submitted.exchange_id)
+    slowest = max((filing, *seen.answers), key=lambda answer: answer.seconds)
+    evidence = (hang, submitted.exchange_id, slowest.exchange_id, seen.log_exchange)
+    findings = []
+    if slowest.seconds > PROMPT_S:
+        findings.append(
+            Finding(
+                "The agency's API stalled while the portal hung",
+                observed=f"{slowest.what} took {slowest.seconds:.2f} s "
+                f"(slowest of {len(seen.answers) + 1} answers)",
+                expected=f"every answer within {PROMPT_S:g} s: sync in the background",
+                exchange_ids=evidence,
+            )
+        )
+    if not seen.arrived:
+        findings.append(
+            Finding(
+                "A status sync the portal hung on did not reach it in time",
+                observed=f"agency status {seen.status}; statuses at the portal "
+                f"{seen.at_portal or 'none'} {seen.waited_s:.1f} s after filing; the portal "
+                f"held syncs {PORTAL_HOLD_S:g} s (then 504) for the first {OUTAGE_S:g} s only",
+                expected=f"syncs time-limited to a few seconds and retried: the agency's "
+                f"status at the portal within {SYNCED_WITHIN_S:g} s",
+                exchange_ids=evidence,
+            )
+        )
+    if findings:
+        raise Failure(*findings)
+    return (
+        f"syncs held {PORTAL_HOLD_S:g} s for {OUTAGE_S:g} s: statuses {seen.at_portal} at the "
+        f"portal {seen.waited_s:.1f} s after filing; slowest of {len(seen.answers) + 1} API "
+        f"answers {slowest.seconds:.2f} s"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _SyncWatch:
+    status: int | None  # the agency's own, last read
+    at_portal: list[int | None]
+    arrived: bool  # the agency's current status (past reception) reached the portal
+    waited_s: float
+    answers: tuple[_Answer, ...]
+    log_exchange: str
+
+
+def _watch_syncs(ctx: CheckContext, code: str, token: str) -> _SyncWatch:
+    """Until the agency's current status is at the portal or the time is up, read both,
+    timing every answer of the agency."""
+    started = time.monotonic()
+    answers: list[_Answer] = []
+    status: int | None = None
+    at_portal: list[int | None] = []
+    arrived = False
+    while not arrived and time.monotonic() - started < SYNCED_WITHIN_S:
+        try:
+            reply = ctx.request(
+                "GET",
+                ctx.target_url(f"/dossiers/{code}"),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout_s=PORTAL_HOLD_S / 2,
+            )
+        except TransportFailure as failure:  # no answer in time: as slow as it was allowed
+            answers.append(
+                _Answer(f"GET /dossiers/{code} ({failure})", PORTAL_HOLD_S / 2, failure.exchange_id)
+            )
+        else:
+            answers.append(_Answer(f"GET /dossiers/{code}", reply.elapsed_s, reply.exchange_id))
+            status = _status_in(reply.json()) if reply.status == 200 else None
+        # Refused syncs count as arrived here: validity is SYNC-STATUS-VALID's business.
+        at_portal = [status_of(s) for s in sync_records(ctx, code)]
+        arrived = status is not None and status >= 2 and status in at_portal
+        if not arrived:
+            time.sleep(_POLL_S)
+    log = ctx.observe("portal-sync-log", {"dossier": code, "statuses": at_portal})
+    return _SyncWatch(status, at_portal, arrived, time.monotonic() - started, tuple(answers), log)

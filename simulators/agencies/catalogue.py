@@ -34,6 +34,7 @@ class Behaviour:
     retry_portal_transient: bool = True  # status syncs the portal answers 503
     honour_retry_after: bool = True  # off: its own back-off (0.5, 1, 2 s), header ignored
     time_limit_population: bool = True  # off: waits as long as the population database takes
+    time_limit_portal: bool = True  # off: waits as long as the portal takes to answer a sync
     lock_withdrawn: bool = True  # a withdrawn dossier takes no payment
     limit_rate: bool = True  # a per-client token bucket (ratelimit.py)
     limit_with_429: bool = True  # a client over its rate is answered 429, not 503
@@ -230,8 +231,9 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "drops-syncs-on-portal-outage",
             "sends each status sync once and drops it when the portal answers 503",
-            # A 429 the same: it sends the next status at once and never the refused one.
-            ("RES-PORTAL-RETRY@1", "RES-RETRY-AFTER@1"),
+            # A 429 the same: it sends the next status at once and never the refused one;
+            # and a sync cut off by its time limit while the portal hangs is not retried.
+            ("RES-PORTAL-RETRY@1", "RES-RETRY-AFTER@1", "RES-SLOW-PORTAL@1"),
             Behaviour(retry_portal_transient=False),
         ),
         Fault(
@@ -245,6 +247,12 @@ FAULTS: dict[str, Fault] = {
             "puts no time limit on population-database calls, so a hung call holds the dossier",
             ("RES-SLOW-DEPENDENCY@1",),
             Behaviour(time_limit_population=False),
+        ),
+        Fault(
+            "waits-forever-on-portal",
+            "puts no time limit on status syncs, so a portal that hangs holds the dossier's syncs",
+            ("RES-SLOW-PORTAL@1",),
+            Behaviour(time_limit_portal=False),
         ),
         Fault(
             "accepts-payment-after-withdrawal",

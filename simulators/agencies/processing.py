@@ -386,7 +386,8 @@ def _timeout_for(
     resource: str, behaviour: Behaviour, default: httpx.Timeout
 ) -> httpx.Timeout | None:
     """Population calls are time-limited tighter than the client's `default` (see
-    _POPULATION_TIMEOUT_S); None, with the fault that waits however long they take."""
+    _POPULATION_TIMEOUT_S), portal syncs by `default`; None, with the faults that wait
+    however long a call takes."""
     if resource != POPULATION:
-        return default
+        return default if behaviour.time_limit_portal else None
     return httpx.Timeout(_POPULATION_TIMEOUT_S) if behaviour.time_limit_population else None

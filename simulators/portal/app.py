@@ -124,7 +124,9 @@ class _Portal:
         agency = caller.agency_id or caller.client_id or ""
         if self.outages.is_down(agency, arrived):
             # An injected outage is not a refusal: nothing goes in the sync log.
-            self.outages.refuse(agency, await _dossier_code(request), arrived)
+            code = await _dossier_code(request)
+            await self.outages.hold(agency, arrived)
+            self.outages.refuse(agency, code, arrived)
         payload: dict[str, Any] = {}
         try:
             require_scope(claims, SYNC_SCOPE)
@@ -163,6 +165,7 @@ class _Portal:
             float(body["duration_s"]),
             status=int(body.get("status", 503)),
             retry_after_s=int(body.get("retry_after_s", 1)),
+            hold_s=float(body.get("hold_s", 0.0)),
         )
         return json_response(self._outage_record(agency_id))
 

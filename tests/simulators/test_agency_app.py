@@ -387,6 +387,7 @@ def test_the_catalogue_has_the_faults_these_tests_cover() -> None:
         # Retry-After and time limits: test_agency_resilience.py.
         "ignores-retry-after",
         "waits-forever-on-population",
+        "waits-forever-on-portal",
         "accepts-payment-after-withdrawal",
         "never-rate-limits",
         "sheds-load-with-503",

@@ -140,6 +140,16 @@ def test_waits_forever_on_population_puts_no_limit_on_population_calls_only(
     assert sandbox.timeouts["portal/v1/status-sync"]["read"] == 5.0
 
 
+def test_waits_forever_on_portal_puts_no_limit_on_status_syncs_only(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    sandbox = Sandbox()
+    assert _run(tmp_path, FAULTS["waits-forever-on-portal"].behaviour, sandbox) == 4
+    assert set(sandbox.timeouts["portal/v1/status-sync"].values()) == {None}
+    limit = sandbox.timeouts["population/v1/citizens/verify"]
+    assert limit["read"] == processing._POPULATION_TIMEOUT_S
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

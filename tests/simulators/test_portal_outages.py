@@ -3,6 +3,8 @@ Retry-After, and the record of when each refused dossier was turned away and cam
 
 from __future__ import annotations
 
+import asyncio
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,6 +128,8 @@ def test_reading_an_outage_needs_the_admin_token_and_one_to_have_started(
         {"duration_s": 1, "retry_after_s": 0},
         {"duration_s": 1, "retry_after_s": 31},
         {"duration_s": 1, "retry_after_s": 1.5},
+        {"duration_s": 1, "status": 504, "hold_s": 31},
+        {"duration_s": 1, "status": 504, "hold_s": -1},
     ],
 )
 def test_outage_settings_out_of_bounds_are_a_422(client: TestClient, body: dict[str, Any]) -> None:
@@ -165,3 +169,33 @@ def test_times_are_offsets_from_the_start_and_a_flood_is_counted_not_kept(
     assert record["refused_total"] == MAX_RECORDED + 5
     assert record["let_through"] == [{"at_s": 2.6, "dossier_code": "A-1"}]
     assert outages.record("B") is None
+
+
+def test_a_hang_holds_each_sync_then_answers_504_without_retry_after(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    settings = {"duration_s": 30, "status": 504, "hold_s": 0.3}
+    assert client.put(OUTAGE, json=settings, headers=ADMIN).status_code == 200
+    started = time.monotonic()
+    hung = client.post("/v1/status-sync", json=sync_body(), headers=auth)
+    assert time.monotonic() - started >= 0.3
+    assert hung.status_code == 504 and "retry-after" not in hung.headers
+    assert hung.headers["content-type"].startswith(PROBLEM)
+    assert client.get("/admin/syncs", headers=ADMIN).json()["records"] == []  # not judged
+    record = client.get(OUTAGE, headers=ADMIN).json()
+    assert (record["status"], record["hold_s"], record["refused_total"]) == (504, 0.3, 1)
+
+
+def test_ending_a_hang_lets_the_syncs_it_holds_go_at_once() -> None:
+    outages = Outages()
+    outages.start(AGENCY, 30, status=504, hold_s=20)
+
+    async def held_then_ended() -> float:
+        started = time.monotonic()
+        holding = asyncio.create_task(outages.hold(AGENCY, started))
+        await asyncio.sleep(0.1)
+        outages.end(AGENCY)
+        await holding
+        return time.monotonic() - started
+
+    assert asyncio.run(held_then_ended()) < 1.0
