@@ -44,6 +44,7 @@ _GROUPS = {
         "portal_outage_survived",
         "retry_after_honoured",
         "slow_population_survived",
+        "slow_portal_survived",
     ),
     "scenarios": ("scenarios_followed",),
     "results": ("results_delivered",),
