@@ -33,6 +33,7 @@ __all__ = [
     "status_of",
     "status_sync_timeliness",
     "status_sync_validity",
+    "submit_dossier",
 ]
 
 _POLL_INTERVAL_S = 0.25
@@ -88,7 +89,7 @@ _CODE_RETRIES = 3
 _CODE_SKIP = 250
 
 
-def _submit(ctx: CheckContext, dossier: dict[str, Any], token: str) -> Reply:
+def submit_dossier(ctx: CheckContext, dossier: dict[str, Any], token: str) -> Reply:
     """Submit; a 409 means the code belongs to a dossier of an earlier run today (the
     format leaves 10,000 a day), so move past that run's range and try again."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -113,7 +114,7 @@ def follow(
     """Submit `dossier` and watch it until its current status, once in `settled`, has
     reached the portal (or the time limit passes)."""
     token = agency_token(ctx)
-    submitted = _submit(ctx, dossier, token)
+    submitted = submit_dossier(ctx, dossier, token)
     if submitted.status not in (200, 202):
         raise EnvironmentProblem(
             f"the agency answered {submitted.status} to a valid dossier "

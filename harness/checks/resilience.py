@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from harness.checks.journey import Journey, _submit, follow, journeys, status_of
+from harness.checks.journey import Journey, follow, journeys, status_of, submit_dossier
 from harness.checks.registry import check
 from harness.context import CheckContext
 from harness.errors import EnvironmentProblem, Failure, Skip
@@ -327,7 +327,7 @@ def slow_population_survived(ctx: CheckContext) -> str:
     dossier = dossier_for(ctx, citizen)
     hang = _start_hang(ctx)
     try:
-        submitted = _submit(ctx, dossier, token)  # moves dossier["MaHoSo"] past an old run's
+        submitted = submit_dossier(ctx, dossier, token)  # moves dossier["MaHoSo"] past an old run's
         if submitted.status not in (200, 202):
             raise EnvironmentProblem(
                 f"the agency answered {submitted.status} to a valid dossier; "
@@ -456,7 +456,7 @@ def slow_portal_survived(ctx: CheckContext) -> str:
     dossier = dossier_for(ctx, citizen)
     hang = _start_portal_outage(ctx, status=504, hold_s=PORTAL_HOLD_S)
     try:
-        submitted = _submit(ctx, dossier, token)
+        submitted = submit_dossier(ctx, dossier, token)
         if submitted.status not in (200, 202):
             raise EnvironmentProblem(
                 f"the agency answered {submitted.status} to a valid dossier; "

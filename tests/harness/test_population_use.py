@@ -132,11 +132,11 @@ class _Codes:
 
 
 def test_a_code_an_earlier_run_used_is_skipped_not_the_end_of_the_journey() -> None:
-    from harness.checks.journey import _submit
+    from harness.checks.journey import submit_dossier
 
     ctx = _Codes(taken=300)
     dossier = {"MaHoSo": next(ctx.codes)}
-    reply = _submit(ctx, dossier, "token")  # type: ignore[arg-type]
+    reply = submit_dossier(ctx, dossier, "token")  # type: ignore[arg-type]
     assert reply.status == 202
     assert ctx.sent[0].endswith("-0000") and dossier["MaHoSo"] not in ctx.taken
     assert len(ctx.sent) == 3  # 0000, then 250 ahead (taken), then 500 ahead (free)
